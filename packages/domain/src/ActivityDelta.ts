@@ -1,0 +1,70 @@
+import type { Snowflake } from "./Snowflake"
+
+/** A raw count of one kind. */
+export type Statistic = "textMessages" | "voiceMinutes" | "invites" | "votes" | "bonus"
+
+export const statistics: ReadonlyArray<Statistic> = [
+  "textMessages",
+  "voiceMinutes",
+  "invites",
+  "votes",
+  "bonus",
+]
+
+/** Statistics counted per channel; the others are per member. */
+export const channelStatistics: ReadonlyArray<Statistic> = ["textMessages", "voiceMinutes"]
+
+/** What a delta changes: a member's XP or one of its statistics. */
+export type DeltaKind = "xp" | Statistic
+
+/** The amount for one concrete period, named by its period key (see `PeriodKey`). */
+export interface PeriodAmount {
+  readonly key: number
+  readonly amount: number
+}
+
+/**
+ * A buffered change to XP or one statistic of one member (and channel, for `textMessages` and
+ * `voiceMinutes`), per period. The unit the gateway buffers and the SQL layer writes.
+ */
+export interface ActivityDelta {
+  readonly kind: DeltaKind
+  readonly guildId: Snowflake
+  readonly userId: Snowflake
+  /** Set for `textMessages` and `voiceMinutes`; `null` for the others. */
+  readonly channelId: Snowflake | null
+  readonly alltime: number
+  readonly year: PeriodAmount
+  readonly month: PeriodAmount
+  readonly week: PeriodAmount
+  readonly day: PeriodAmount
+}
+
+/** A swapped-out buffer: written to one DB shard in one transaction, remembered by `batchId`. */
+export interface ActivityBatch {
+  readonly batchId: string
+  readonly deltas: ReadonlyArray<ActivityDelta>
+}
+
+/** Deltas with equal keys merge into one row. */
+export const key = (delta: ActivityDelta): string =>
+  `${delta.kind}/${delta.guildId}/${delta.userId}/${delta.channelId ?? ""}`
+
+const mergePeriod = (a: PeriodAmount, b: PeriodAmount): PeriodAmount =>
+  a.key === b.key ? { key: a.key, amount: a.amount + b.amount } : a.key > b.key ? a : b
+
+/**
+ * Merges two deltas of the same key: all-time amounts add; per period, equal keys add and
+ * otherwise only the newer period's amount is kept (the older period has ended).
+ */
+export const merge = (a: ActivityDelta, b: ActivityDelta): ActivityDelta => ({
+  kind: a.kind,
+  guildId: a.guildId,
+  userId: a.userId,
+  channelId: a.channelId,
+  alltime: a.alltime + b.alltime,
+  year: mergePeriod(a.year, b.year),
+  month: mergePeriod(a.month, b.month),
+  week: mergePeriod(a.week, b.week),
+  day: mergePeriod(a.day, b.day),
+})

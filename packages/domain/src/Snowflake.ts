@@ -1,0 +1,35 @@
+import { Schema } from "effect"
+
+const MAX_SNOWFLAKE = 2n ** 64n - 1n
+
+/** Discord's epoch (2015-01-01T00:00:00Z) in milliseconds. */
+export const DISCORD_EPOCH = 1_420_070_400_000n
+
+/**
+ * A Discord id: a decimal string of an unsigned 64-bit integer. Kept as a string end to end, never
+ * a JS number, since ids pass 2^53.
+ */
+export const Snowflake = Schema.String.pipe(
+  Schema.pattern(/^(0|[1-9][0-9]{0,19})$/),
+  Schema.filter((text) => BigInt(text) <= MAX_SNOWFLAKE, {
+    message: () => "a snowflake is at most 2^64 - 1",
+  }),
+  Schema.brand("Snowflake"),
+)
+export type Snowflake = typeof Snowflake.Type
+
+export const isSnowflake = Schema.is(Snowflake)
+
+/** Unchecked: for ids that are already known to be valid (decoded elsewhere). */
+export const unsafeMake = (text: string): Snowflake => text as Snowflake
+
+/** The instant (epoch milliseconds) a snowflake encodes in its top 42 bits. */
+export const timestampMillis = (id: Snowflake): number =>
+  Number((BigInt(id) >> 22n) + DISCORD_EPOCH)
+
+/** The smallest snowflake of an instant (epoch milliseconds), with worker, process and sequence given. */
+export const fromTimestamp = (epochMillis: number, low22 = 0): Snowflake =>
+  (
+    ((BigInt(epochMillis) - DISCORD_EPOCH) << 22n) |
+    BigInt(low22 & 0x3fffff)
+  ).toString() as Snowflake

@@ -1,0 +1,3 @@
+export * as ActivityDelta from "./ActivityDelta"
+export * as LevelCurve from "./LevelCurve"
+export * as Snowflake from "./Snowflake"
