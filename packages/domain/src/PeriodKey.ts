@@ -1,0 +1,80 @@
+import { DateTime } from "effect"
+
+/**
+ * Period keys name one concrete day, week, month and year in a guild's time zone, as numbers that
+ * sort like time: day `20261203`, week = its first day `20261129`, month `202612`, year `2026`.
+ * Counter rows store the keys they count; a newer key restarts a counter (no reset job).
+ */
+export interface PeriodKeys {
+  readonly day: number
+  readonly week: number
+  readonly month: number
+  readonly year: number
+}
+
+export type Period = keyof PeriodKeys
+
+export const periods: ReadonlyArray<Period> = ["year", "month", "week", "day"]
+
+/** 0 = Sunday … 6 = Saturday, as in `Date.getDay`. */
+export type Weekday = 0 | 1 | 2 | 3 | 4 | 5 | 6
+
+const DAY_MILLIS = 86_400_000
+
+const dayKey = (year: number, month: number, day: number): number =>
+  year * 10_000 + month * 100 + day
+
+/**
+ * The keys of the periods containing `instantMillis` in `timeZone` (IANA name; throws on an
+ * unknown one, so validate settings first) with weeks starting on `weekStartsOn`.
+ */
+export const periodKeys = (
+  instantMillis: number,
+  timeZone: string,
+  weekStartsOn: Weekday | number,
+): PeriodKeys => {
+  const local = DateTime.toParts(DateTime.unsafeMakeZoned(instantMillis, { timeZone }))
+
+  // The week's first day is calendar arithmetic on the local date; a UTC date has no DST.
+  const daysIntoWeek = (local.weekDay - weekStartsOn + 7) % 7
+  const weekStart = DateTime.toPartsUtc(
+    DateTime.unsafeMake(
+      Date.UTC(local.year, local.month - 1, local.day) - daysIntoWeek * DAY_MILLIS,
+    ),
+  )
+
+  return {
+    day: dayKey(local.year, local.month, local.day),
+    week: dayKey(weekStart.year, weekStart.month, weekStart.day),
+    month: local.year * 100 + local.month,
+    year: local.year,
+  }
+}
+
+/** Whether a stored counter's key names the current period (only then does its amount count). */
+export const isCurrent = (storedKey: number, currentKey: number): boolean =>
+  storedKey === currentKey
+
+/**
+ * What a write of `amount` for period `incomingKey` does to a counter holding `stored` for
+ * `storedKey`: a newer key restarts the counter, an equal key adds, an older key leaves it alone.
+ */
+export const applyToCounter = (
+  stored: { readonly key: number; readonly amount: number },
+  incoming: { readonly key: number; readonly amount: number },
+): { readonly key: number; readonly amount: number } =>
+  incoming.key > stored.key
+    ? incoming
+    : incoming.key === stored.key
+      ? { key: stored.key, amount: stored.amount + incoming.amount }
+      : stored
+
+/** Whether `timeZone` is an IANA time zone name this runtime knows (checked through `Intl`). */
+export const isTimeZone = (timeZone: string): boolean => {
+  try {
+    DateTime.zoneUnsafeMakeNamed(timeZone)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,69 @@
+import { describe, expect, it } from "@effect/vitest"
+import { FastCheck, Schema } from "effect"
+import { fromTimestamp, isSnowflake, Snowflake, timestampMillis } from "../src/Snowflake"
+
+const decode = Schema.decodeUnknownEither(Snowflake)
+
+describe("snowflakes are unsigned 64-bit decimal strings", () => {
+  it("2^64 − 1 is accepted", () => {
+    expect(isSnowflake("18446744073709551615")).toBe(true)
+  })
+
+  it("2^64 is rejected", () => {
+    expect(isSnowflake("18446744073709551616")).toBe(false)
+    expect(decode("18446744073709551616")._tag).toBe("Left")
+  })
+
+  it("0 and a real id are accepted", () => {
+    expect(isSnowflake("0")).toBe(true)
+    expect(isSnowflake("175928847299117063")).toBe(true)
+  })
+
+  it("leading zeros, signs, spaces, non-digits, numbers and empty text are rejected", () => {
+    for (const text of ["0175928847299117063", "-1", "+1", " 1", "1 ", "12a", "1e5", "", "1.0"]) {
+      expect(isSnowflake(text), text).toBe(false)
+    }
+    expect(isSnowflake(1759288472)).toBe(false)
+  })
+
+  it("more than 20 digits are rejected", () => {
+    expect(isSnowflake("100000000000000000000")).toBe(false)
+  })
+})
+
+describe("a snowflake encodes its creation instant", () => {
+  it("Discord's documented example 175928847299117063 was made at 2016-04-30T11:18:25.796Z", () => {
+    const id = Schema.decodeSync(Snowflake)("175928847299117063")
+    expect(timestampMillis(id)).toBe(Date.UTC(2016, 3, 30, 11, 18, 25, 796))
+  })
+
+  it("id 0 is Discord's epoch, 2015-01-01", () => {
+    expect(timestampMillis(Schema.decodeSync(Snowflake)("0"))).toBe(Date.UTC(2015, 0, 1))
+  })
+
+  it.prop(
+    "fromTimestamp and timestampMillis round-trip any instant from 2015 to 2100, whatever the low bits",
+    [
+      FastCheck.integer({ min: Date.UTC(2015, 0, 1), max: Date.UTC(2100, 0, 1) }),
+      FastCheck.integer({ min: 0, max: 0x3fffff }),
+    ],
+    ([millis, low]) => {
+      const id = fromTimestamp(millis, low)
+      expect(isSnowflake(id)).toBe(true)
+      expect(timestampMillis(id)).toBe(millis)
+    },
+  )
+
+  it.prop(
+    "later instants give larger ids",
+    [
+      FastCheck.integer({ min: Date.UTC(2015, 0, 1), max: Date.UTC(2100, 0, 1) }),
+      FastCheck.integer({ min: 1, max: 1_000_000 }),
+    ],
+    ([millis, later]) => {
+      expect(BigInt(fromTimestamp(millis + later))).toBeGreaterThan(
+        BigInt(fromTimestamp(millis, 0x3fffff)),
+      )
+    },
+  )
+})
