@@ -1,3 +1,4 @@
+import type { PeriodKeys } from "./PeriodKey"
 import type { Snowflake } from "./Snowflake"
 
 /** A raw count of one kind. */
@@ -68,3 +69,42 @@ export const merge = (a: ActivityDelta, b: ActivityDelta): ActivityDelta => ({
   week: mergePeriod(a.week, b.week),
   day: mergePeriod(a.day, b.day),
 })
+
+/** Whether deltas of this kind are kept per channel. */
+export const isPerChannel = (kind: DeltaKind): boolean =>
+  kind === "textMessages" || kind === "voiceMinutes"
+
+/**
+ * One change of `amount` to every period at once: all-time and the periods named by `keys`
+ * (`PeriodKey.periodKeys` of the event's instant). `channelId` is kept only for the per-channel
+ * statistics (`textMessages`, `voiceMinutes`) and dropped otherwise.
+ */
+export const make = (input: {
+  readonly kind: DeltaKind
+  readonly guildId: Snowflake
+  readonly userId: Snowflake
+  readonly channelId?: Snowflake | null | undefined
+  readonly amount: number
+  readonly keys: PeriodKeys
+}): ActivityDelta => ({
+  kind: input.kind,
+  guildId: input.guildId,
+  userId: input.userId,
+  channelId: isPerChannel(input.kind) ? (input.channelId ?? null) : null,
+  alltime: input.amount,
+  year: { key: input.keys.year, amount: input.amount },
+  month: { key: input.keys.month, amount: input.amount },
+  week: { key: input.keys.week, amount: input.amount },
+  day: { key: input.keys.day, amount: input.amount },
+})
+
+/** Merges deltas by `key`: one delta per key, in the order each key first appears. */
+export const mergeAll = (deltas: Iterable<ActivityDelta>): Array<ActivityDelta> => {
+  const merged = new Map<string, ActivityDelta>()
+  for (const delta of deltas) {
+    const deltaKey = key(delta)
+    const existing = merged.get(deltaKey)
+    merged.set(deltaKey, existing === undefined ? delta : merge(existing, delta))
+  }
+  return [...merged.values()]
+}
