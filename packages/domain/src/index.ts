@@ -1,4 +1,5 @@
 export * as ActivityDelta from "./ActivityDelta"
 export * as LevelCurve from "./LevelCurve"
+export * as ManagerApi from "./ManagerApi"
 export * as PeriodKey from "./PeriodKey"
 export * as Snowflake from "./Snowflake"
