@@ -1,1 +1,3 @@
-export {}
+export * as DatabaseUrl from "./DatabaseUrl"
+export * as Migrations from "./Migrations"
+export * as ShardClients from "./ShardClients"

@@ -1,0 +1,156 @@
+import * as Reactivity from "@effect/experimental/Reactivity"
+import type { SqlClient } from "@effect/sql/SqlClient"
+import * as SqlClientTag from "@effect/sql/SqlClient"
+import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
+import {
+  Config,
+  ConfigError,
+  Context,
+  Data,
+  Effect,
+  Either,
+  Layer,
+  Option,
+  Redacted,
+  Scope,
+  SynchronizedRef,
+} from "effect"
+import * as DatabaseUrl from "./DatabaseUrl"
+
+/** A DB shard that is not configured, or whose server cannot be reached right now. */
+export class ShardUnavailable extends Data.TaggedError("ShardUnavailable")<{
+  readonly dbShardId: number
+  readonly reason: "unknown" | "unreachable"
+  readonly cause?: unknown
+}> {}
+
+/** One `SqlClient` per DB shard, keyed by the shard's explicit id. */
+export class ShardClients extends Context.Tag("@tally/sql/ShardClients")<
+  ShardClients,
+  {
+    readonly ids: ReadonlyArray<number>
+    /** The shard's client; connects on first use if the server was down so far. */
+    readonly get: (dbShardId: number) => Effect.Effect<SqlClient, ShardUnavailable>
+  }
+>() {}
+
+/** Runs `effect` with the `SqlClient` of one DB shard. */
+export const use = <A, E, R>(
+  dbShardId: number,
+  effect: Effect.Effect<A, E, R>,
+): Effect.Effect<A, E | ShardUnavailable, ShardClients | Exclude<R, SqlClient>> =>
+  Effect.flatMap(ShardClients, (shards) => shards.get(dbShardId)).pipe(
+    Effect.flatMap((client) => Effect.provideService(effect, SqlClientTag.SqlClient, client)),
+  )
+
+/** `0=mysql://…,1=mysql://…`: explicit ids, never list positions. */
+export const parseShardUrls = (
+  text: string,
+): Either.Either<ReadonlyMap<number, DatabaseUrl.DatabaseConfig>, string> => {
+  const shards = new Map<number, DatabaseUrl.DatabaseConfig>()
+  for (const entry of text.split(",").map((part) => part.trim())) {
+    if (entry === "") continue
+    const match = /^(\d+)=(.+)$/.exec(entry)
+    if (match === null) return Either.left("each entry must read <id>=mysql://…")
+    const dbShardId = Number(match[1])
+    if (shards.has(dbShardId)) return Either.left(`DB shard ${dbShardId} is listed twice`)
+    const config = DatabaseUrl.parse(match[2]!)
+    if (Either.isLeft(config)) {
+      return Either.left(`DB shard ${dbShardId}: ${config.left.reason}`)
+    }
+    shards.set(dbShardId, config.right)
+  }
+  return shards.size === 0 ? Either.left("no DB shard given") : Either.right(shards)
+}
+
+export const defaultShardUrls =
+  "0=mysql://root@127.0.0.1:3306/tally_shard_0,1=mysql://root@127.0.0.1:3306/tally_shard_1"
+
+/** `SHARD_DATABASE_URLS`, read as a secret. */
+export const shardUrlsConfig: Config.Config<ReadonlyMap<number, DatabaseUrl.DatabaseConfig>> =
+  Config.redacted("SHARD_DATABASE_URLS").pipe(
+    Config.withDefault(Redacted.make(defaultShardUrls)),
+    Config.mapOrFail((urls) =>
+      Either.mapLeft(parseShardUrls(Redacted.value(urls)), (reason) =>
+        ConfigError.InvalidData([], reason),
+      ),
+    ),
+  )
+
+export const make = (
+  shards: ReadonlyMap<number, DatabaseUrl.DatabaseConfig>,
+  options?: { readonly maxConnections?: number },
+): Effect.Effect<Context.Tag.Service<ShardClients>, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const scope = yield* Effect.scope
+    const reactivity = yield* Reactivity.make
+
+    const connect = (dbShardId: number, config: DatabaseUrl.DatabaseConfig) =>
+      MysqlClient.make(DatabaseUrl.clientConfig(config, options)).pipe(
+        Effect.provideService(Reactivity.Reactivity, reactivity),
+        Scope.extend(scope),
+        Effect.mapError(
+          (cause) => new ShardUnavailable({ dbShardId, reason: "unreachable", cause }),
+        ),
+      )
+
+    // `MysqlClient.make` fails when its first query fails, so a shard that is down at start gets
+    // its client on a later `get`; the ref serialises those attempts.
+    const clients = new Map<number, Effect.Effect<SqlClient, ShardUnavailable>>()
+    for (const [dbShardId, config] of shards) {
+      const ref = yield* SynchronizedRef.make(Option.none<SqlClient>())
+      clients.set(
+        dbShardId,
+        SynchronizedRef.modifyEffect(ref, (current) =>
+          Option.match(current, {
+            onSome: (client) => Effect.succeed([client, current] as const),
+            onNone: () =>
+              Effect.map(connect(dbShardId, config), (client) => [client, Option.some(client)]),
+          }),
+        ),
+      )
+    }
+
+    const get = (dbShardId: number): Effect.Effect<SqlClient, ShardUnavailable> =>
+      clients.get(dbShardId) ?? Effect.fail(new ShardUnavailable({ dbShardId, reason: "unknown" }))
+
+    yield* Effect.forEach(
+      clients.keys(),
+      (dbShardId) =>
+        get(dbShardId).pipe(
+          Effect.catchAll((error) =>
+            Effect.logWarning("DB shard unreachable at start; connecting on first use").pipe(
+              Effect.annotateLogs({ dbShardId, cause: String(error.cause) }),
+            ),
+          ),
+        ),
+      { concurrency: "unbounded", discard: true },
+    )
+
+    return { ids: [...clients.keys()].sort((a, b) => a - b), get }
+  })
+
+/** Shards from `SHARD_DATABASE_URLS` (default: shards 0 and 1 on the local server). */
+export const layer = (options?: {
+  readonly maxConnections?: number
+}): Layer.Layer<ShardClients, ConfigError.ConfigError> =>
+  Layer.scoped(
+    ShardClients,
+    Effect.flatMap(shardUrlsConfig, (shards) => make(shards, options)),
+  )
+
+/** Shards from explicit URLs, e.g. throwaway test databases. */
+export const layerFromUrls = (
+  urls: ReadonlyMap<number, Redacted.Redacted | string>,
+  options?: { readonly maxConnections?: number },
+): Layer.Layer<ShardClients, DatabaseUrl.InvalidDatabaseUrl> =>
+  Layer.scoped(
+    ShardClients,
+    Effect.gen(function* () {
+      const shards = new Map<number, DatabaseUrl.DatabaseConfig>()
+      for (const [dbShardId, url] of urls) {
+        shards.set(dbShardId, yield* DatabaseUrl.parse(url))
+      }
+      return yield* make(shards, options)
+    }),
+  )
