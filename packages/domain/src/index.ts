@@ -1,4 +1,7 @@
 export * as ActivityDelta from "./ActivityDelta"
+export * as Emoji from "./Emoji"
+export * as Errors from "./Errors"
+export * as GuildSettings from "./GuildSettings"
 export * as LevelCurve from "./LevelCurve"
 export * as ManagerApi from "./ManagerApi"
 export * as PeriodKey from "./PeriodKey"
