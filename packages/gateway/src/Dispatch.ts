@@ -1,0 +1,599 @@
+/**
+ * The dispatch loop: takes gateway dispatches in order, decodes only the fields it needs, keeps
+ * `GuildState` current and hands each resolvable message to `Counter.countMessage`.
+ *
+ * A malformed or unexpected payload is logged with a reason, counted and skipped; the loop goes
+ * on. A message whose guild or channel (a thread not announced yet) is unknown waits in a bounded
+ * per-guild queue until GUILD_CREATE / THREAD_CREATE / CHANNEL_CREATE makes it resolvable, or
+ * until it has waited `pendingTimeout`.
+ */
+import { Snowflake } from "@tally/domain/Snowflake"
+import {
+  Cause,
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Either,
+  Layer,
+  Metric,
+  ParseResult,
+  Queue,
+  Schedule,
+  Schema,
+} from "effect"
+import { Counter, type MessageEvent } from "./Counter"
+import type { ChannelInfo, GuildSnapshot, GuildStore, RoleInfo } from "./GuildState"
+import { GuildState } from "./GuildState"
+
+/** One dispatch as it left the WebSocket, with its Discord shard and sequence. */
+export interface Envelope {
+  readonly discordShardId: number
+  readonly sequence: number
+  readonly event: string
+  readonly data: unknown
+}
+
+/** A decoded message that waits for its guild or channel to become known. */
+export interface PendingMessage {
+  readonly discordShardId: number
+  readonly sequence: number
+  readonly receivedAt: number
+  readonly message: DecodedMessage
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payloads: only the fields Tally reads. Unknown fields are ignored.
+
+const Channel = Schema.Struct({
+  id: Snowflake,
+  type: Schema.Int,
+  parent_id: Schema.optional(Schema.NullOr(Snowflake)),
+})
+
+const Role = Schema.Struct({
+  id: Snowflake,
+  position: Schema.Int,
+  permissions: Schema.String,
+})
+
+const User = Schema.Struct({ id: Snowflake })
+
+const Member = Schema.Struct({ user: User, roles: Schema.Array(Snowflake) })
+
+/** Discord allows 4,000 characters (2,000 without Nitro); more is not a real message. */
+export const MAX_CONTENT_LENGTH = 4000
+
+const MessageCreate = Schema.Struct({
+  id: Snowflake,
+  channel_id: Snowflake,
+  guild_id: Schema.optional(Snowflake),
+  author: Schema.Struct({ id: Snowflake, bot: Schema.optional(Schema.Boolean) }),
+  webhook_id: Schema.optional(Schema.NullOr(Snowflake)),
+  member: Schema.optional(Schema.Struct({ roles: Schema.Array(Snowflake) })),
+  type: Schema.Int,
+  content: Schema.optional(Schema.String),
+})
+
+export interface DecodedMessage {
+  readonly messageId: Snowflake
+  readonly guildId: Snowflake
+  readonly channelId: Snowflake
+  readonly authorId: Snowflake
+  readonly authorBot: boolean
+  readonly messageType: number
+  readonly memberRoleIds: ReadonlyArray<Snowflake>
+}
+
+const Ready = Schema.Struct({ user: User })
+
+const GuildCreate = Schema.Struct({
+  id: Snowflake,
+  unavailable: Schema.optional(Schema.Boolean),
+  name: Schema.String,
+  owner_id: Schema.optional(Snowflake),
+  afk_channel_id: Schema.optional(Schema.NullOr(Snowflake)),
+  roles: Schema.Array(Role),
+  channels: Schema.Array(Channel),
+  threads: Schema.optional(Schema.Array(Channel)),
+  members: Schema.optional(Schema.Array(Member)),
+})
+
+const GuildUnavailable = Schema.Struct({
+  id: Snowflake,
+  unavailable: Schema.Literal(true),
+})
+
+const GuildUpdate = Schema.Struct({
+  id: Snowflake,
+  name: Schema.String,
+  owner_id: Schema.optional(Snowflake),
+  afk_channel_id: Schema.optional(Schema.NullOr(Snowflake)),
+  roles: Schema.optional(Schema.Array(Role)),
+})
+
+const GuildDelete = Schema.Struct({ id: Snowflake, unavailable: Schema.optional(Schema.Boolean) })
+
+const GuildChannel = Schema.Struct({ ...Channel.fields, guild_id: Snowflake })
+
+const ThreadListSync = Schema.Struct({
+  guild_id: Snowflake,
+  channel_ids: Schema.optional(Schema.Array(Snowflake)),
+  threads: Schema.Array(Channel),
+})
+
+const GuildRole = Schema.Struct({ guild_id: Snowflake, role: Role })
+
+const GuildRoleDelete = Schema.Struct({ guild_id: Snowflake, role_id: Snowflake })
+
+const GuildMember = Schema.Struct({
+  guild_id: Snowflake,
+  user: User,
+  roles: Schema.Array(Snowflake),
+})
+
+const GuildMemberRemove = Schema.Struct({ guild_id: Snowflake, user: User })
+
+const decoder = <A, I>(schema: Schema.Schema<A, I>) => {
+  const decode = Schema.decodeUnknownEither(schema)
+  return (data: unknown): Either.Either<A, string> =>
+    Either.mapLeft(decode(data), (error) => {
+      const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+      return issue ? `${issue.path.join(".") || "payload"}: ${issue.message}` : "malformed"
+    })
+}
+
+const decodeMessage = decoder(MessageCreate)
+const decodeReady = decoder(Ready)
+const decodeGuildCreate = decoder(GuildCreate)
+const isGuildUnavailable = Schema.is(GuildUnavailable)
+const decodeGuildUpdate = decoder(GuildUpdate)
+const decodeGuildDelete = decoder(GuildDelete)
+const decodeGuildChannel = decoder(GuildChannel)
+const decodeThreadListSync = decoder(ThreadListSync)
+const decodeGuildRole = decoder(GuildRole)
+const decodeGuildRoleDelete = decoder(GuildRoleDelete)
+const decodeGuildMember = decoder(GuildMember)
+const decodeGuildMemberRemove = decoder(GuildMemberRemove)
+
+const channelInfo = (channel: typeof Channel.Type): ChannelInfo => ({
+  id: channel.id,
+  type: channel.type,
+  parentId: channel.parent_id ?? null,
+})
+
+const roleInfo = (role: typeof Role.Type): RoleInfo => ({
+  id: role.id,
+  position: role.position,
+  permissions: role.permissions,
+})
+
+export const guildSnapshot = (guild: typeof GuildCreate.Type): GuildSnapshot => ({
+  id: guild.id,
+  name: guild.name,
+  ownerId: guild.owner_id ?? null,
+  afkChannelId: guild.afk_channel_id ?? null,
+  channels: [...guild.channels, ...(guild.threads ?? [])].map(channelInfo),
+  roles: guild.roles.map(roleInfo),
+  members: (guild.members ?? []).map((member) => ({
+    userId: member.user.id,
+    roleIds: member.roles,
+  })),
+})
+
+// ---------------------------------------------------------------------------------------------
+// Metrics
+
+const eventsTotal = Metric.counter("tally_gateway_dispatch_events_total", {
+  description: "gateway dispatches received, by event name",
+  incremental: true,
+})
+
+const skippedTotal = Metric.counter("tally_gateway_dispatch_skipped_total", {
+  description: "dispatches dropped before counting, by reason",
+  incremental: true,
+})
+
+export const pendingMessages = Metric.gauge("tally_gateway_pending_messages", {
+  description: "messages waiting for their guild or channel to become known",
+})
+
+const tagged = (metric: Metric.Metric.Counter<number>, key: string) => {
+  const cache = new Map<string, Metric.Metric.Counter<number>>()
+  return (value: string) => {
+    let found = cache.get(value)
+    if (!found) {
+      found = Metric.tagged(metric, key, value)
+      cache.set(value, found)
+    }
+    return found
+  }
+}
+
+const eventCounter = tagged(eventsTotal, "event")
+const skippedCounter = tagged(skippedTotal, "reason")
+
+/** How many dispatches were dropped for `reason` so far in this process. */
+export const skippedCount = (reason: SkipReason): Effect.Effect<number> =>
+  Metric.value(skippedCounter(reason)).pipe(Effect.map((state) => state.count))
+
+export type SkipReason =
+  | "malformed"
+  | "not_in_guild"
+  | "no_member"
+  | "giant_content"
+  | "unknown_guild"
+  | "unknown_channel"
+  | "pending_overflow"
+  | "guild_deleted"
+  | "handler_failed"
+
+// ---------------------------------------------------------------------------------------------
+
+export interface DispatchOptions {
+  /** Messages one guild may have waiting; more are dropped (and logged with counts). */
+  readonly maxPendingPerGuild: number
+  /** How long a message may wait for its guild or channel before it is dropped. */
+  readonly pendingTimeout: Duration.DurationInput
+}
+
+export const defaultOptions: DispatchOptions = {
+  maxPendingPerGuild: 10_000,
+  pendingTimeout: Duration.seconds(30),
+}
+
+export class Dispatch extends Context.Tag("@tally/gateway/Dispatch")<
+  Dispatch,
+  {
+    /** Handles one dispatch. Never fails: a bad event is logged, counted and skipped. */
+    readonly handle: (envelope: Envelope) => Effect.Effect<void>
+    /** Takes dispatches from the queue forever, in order. */
+    readonly run: (queue: Queue.Dequeue<Envelope>) => Effect.Effect<never>
+    /** The sequence of the last dispatch of a Discord shard that was fully handled. */
+    readonly processedSequence: (discordShardId: number) => Effect.Effect<number | undefined>
+    readonly pending: Effect.Effect<ReadonlyArray<PendingMessage>>
+    /** Puts messages saved by an earlier process back in the waiting queue, then retries all. */
+    readonly restorePending: (messages: ReadonlyArray<PendingMessage>) => Effect.Effect<void>
+    /** Drops waiting messages older than the timeout; runs on a schedule in the layer. */
+    readonly expirePending: Effect.Effect<void>
+  }
+>() {}
+
+export const make = (options: Partial<DispatchOptions> = {}) =>
+  Effect.gen(function* () {
+    const counter = yield* Counter
+    const guildState = yield* GuildState
+    const { maxPendingPerGuild, pendingTimeout } = { ...defaultOptions, ...options }
+    const timeoutMillis = Duration.toMillis(pendingTimeout)
+    const store: GuildStore = guildState.store
+
+    const processed = new Map<number, number>()
+    const waiting = new Map<Snowflake, Array<PendingMessage>>()
+    const overflowed = new Map<Snowflake, number>()
+    let waitingCount = 0
+
+    const skip = (reason: SkipReason, detail: Record<string, unknown>, count = 1) =>
+      Effect.logWarning(`skipped: ${reason}`).pipe(
+        Effect.annotateLogs({ reason, ...detail }),
+        Effect.zipRight(Metric.incrementBy(skippedCounter(reason), count)),
+      )
+
+    const malformed = (envelope: Envelope, error: string) =>
+      skip("malformed", {
+        event: envelope.event,
+        discordShardId: envelope.discordShardId,
+        sequence: envelope.sequence,
+        error,
+      })
+
+    const count = (message: DecodedMessage, discordShardId: number) =>
+      Effect.suspend(() => {
+        const resolution = store.resolve(message.guildId, message.channelId)
+        if (resolution._tag !== "Resolved") return Effect.succeed(false)
+        const { channel, parentId, categoryId } = resolution.resolved
+        const event: MessageEvent = {
+          discordShardId,
+          messageId: message.messageId,
+          guildId: message.guildId,
+          channelId: message.channelId,
+          channelType: channel.type,
+          parentId,
+          categoryId,
+          authorId: message.authorId,
+          authorBot: message.authorBot,
+          messageType: message.messageType,
+          memberRoleIds: message.memberRoleIds,
+        }
+        return Effect.as(counter.countMessage(event), true)
+      })
+
+    const enqueue = (pending: PendingMessage) =>
+      Effect.suspend(() => {
+        const guildId = pending.message.guildId
+        const queue = waiting.get(guildId) ?? []
+        if (queue.length >= maxPendingPerGuild) {
+          const dropped = (overflowed.get(guildId) ?? 0) + 1
+          overflowed.set(guildId, dropped)
+          const log =
+            dropped === 1 || dropped % 1000 === 0
+              ? skip("pending_overflow", { guildId, dropped, waiting: queue.length })
+              : Metric.increment(skippedCounter("pending_overflow"))
+          return log
+        }
+        queue.push(pending)
+        waiting.set(guildId, queue)
+        waitingCount++
+        return Metric.set(pendingMessages, waitingCount)
+      })
+
+    /** Counts every waiting message of a guild that has become resolvable, in arrival order. */
+    const release = (guildId: Snowflake) =>
+      Effect.gen(function* () {
+        const queue = waiting.get(guildId)
+        if (!queue) return
+        const still: Array<PendingMessage> = []
+        let released = 0
+        for (const pending of queue) {
+          const counted = yield* count(pending.message, pending.discordShardId)
+          if (counted) released++
+          else still.push(pending)
+        }
+        if (released === 0) return
+        waitingCount -= released
+        if (still.length === 0) waiting.delete(guildId)
+        else waiting.set(guildId, still)
+        const dropped = overflowed.get(guildId) ?? 0
+        overflowed.delete(guildId)
+        yield* Metric.set(pendingMessages, waitingCount)
+        yield* Effect.logInfo("released waiting messages").pipe(
+          Effect.annotateLogs({ guildId, released, stillWaiting: still.length, dropped }),
+        )
+      })
+
+    const dropGuild = (guildId: Snowflake, reason: SkipReason) =>
+      Effect.suspend(() => {
+        const queue = waiting.get(guildId)
+        if (!queue) return Effect.void
+        waiting.delete(guildId)
+        overflowed.delete(guildId)
+        waitingCount -= queue.length
+        return skip(reason, { guildId, messages: queue.length }, queue.length).pipe(
+          Effect.zipRight(Metric.set(pendingMessages, waitingCount)),
+        )
+      })
+
+    const expirePending = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      for (const [guildId, queue] of [...waiting]) {
+        const expired = queue.filter((pending) => now - pending.receivedAt >= timeoutMillis)
+        if (expired.length === 0) continue
+        const kept = queue.filter((pending) => now - pending.receivedAt < timeoutMillis)
+        if (kept.length === 0) waiting.delete(guildId)
+        else waiting.set(guildId, kept)
+        waitingCount -= expired.length
+        const unknownGuild = !store.has(guildId)
+        yield* skip(
+          unknownGuild ? "unknown_guild" : "unknown_channel",
+          {
+            guildId,
+            messages: expired.length,
+            channelIds: [...new Set(expired.map((pending) => pending.message.channelId))].slice(
+              0,
+              5,
+            ),
+            waitedMillis: timeoutMillis,
+          },
+          expired.length,
+        )
+      }
+      yield* Metric.set(pendingMessages, waitingCount)
+    })
+
+    const onMessage = (envelope: Envelope) =>
+      Effect.gen(function* () {
+        const decoded = decodeMessage(envelope.data)
+        if (Either.isLeft(decoded)) return yield* malformed(envelope, decoded.left)
+        const payload = decoded.right
+        const detail = {
+          messageId: payload.id,
+          channelId: payload.channel_id,
+          discordShardId: envelope.discordShardId,
+        }
+        if (payload.guild_id === undefined) return yield* skip("not_in_guild", detail)
+        const guildId = payload.guild_id
+        if ((payload.content?.length ?? 0) > MAX_CONTENT_LENGTH) {
+          return yield* skip("giant_content", {
+            ...detail,
+            guildId,
+            length: payload.content?.length,
+          })
+        }
+        const authorBot = payload.author.bot === true || Boolean(payload.webhook_id)
+        if (payload.member === undefined && !authorBot) {
+          return yield* skip("no_member", { ...detail, guildId })
+        }
+        const message: DecodedMessage = {
+          messageId: payload.id,
+          guildId,
+          channelId: payload.channel_id,
+          authorId: payload.author.id,
+          authorBot,
+          messageType: payload.type,
+          memberRoleIds: payload.member?.roles ?? [],
+        }
+        const counted = yield* count(message, envelope.discordShardId)
+        if (counted) return
+        const receivedAt = yield* Clock.currentTimeMillis
+        yield* enqueue({
+          discordShardId: envelope.discordShardId,
+          sequence: envelope.sequence,
+          receivedAt,
+          message,
+        })
+      })
+
+    const decodeThen = <A>(
+      envelope: Envelope,
+      decode: (data: unknown) => Either.Either<A, string>,
+      use: (payload: A) => Effect.Effect<void>,
+    ) => {
+      const decoded = decode(envelope.data)
+      return Either.isLeft(decoded) ? malformed(envelope, decoded.left) : use(decoded.right)
+    }
+
+    const onEvent = (envelope: Envelope): Effect.Effect<void> => {
+      switch (envelope.event) {
+        case "MESSAGE_CREATE":
+          return onMessage(envelope)
+        case "READY":
+          return decodeThen(envelope, decodeReady, (ready) =>
+            Effect.sync(() => {
+              store.botUserId = ready.user.id
+            }),
+          )
+        case "GUILD_CREATE":
+          if (isGuildUnavailable(envelope.data)) return Effect.void
+          return decodeThen(envelope, decodeGuildCreate, (guild) =>
+            Effect.sync(() => store.create(guildSnapshot(guild))).pipe(
+              Effect.zipRight(release(guild.id)),
+            ),
+          )
+        case "GUILD_UPDATE":
+          return decodeThen(envelope, decodeGuildUpdate, (guild) =>
+            Effect.sync(() =>
+              store.update(
+                guild.id,
+                {
+                  name: guild.name,
+                  ownerId: guild.owner_id ?? null,
+                  afkChannelId: guild.afk_channel_id ?? null,
+                },
+                guild.roles?.map(roleInfo) ?? null,
+              ),
+            ),
+          )
+        case "GUILD_DELETE":
+          return decodeThen(envelope, decodeGuildDelete, (guild) =>
+            guild.unavailable === true
+              ? Effect.logWarning("guild unavailable").pipe(
+                  Effect.annotateLogs("guildId", guild.id),
+                )
+              : Effect.sync(() => store.remove(guild.id)).pipe(
+                  Effect.zipRight(dropGuild(guild.id, "guild_deleted")),
+                  Effect.zipRight(counter.forgetGuild(guild.id)),
+                  Effect.zipRight(
+                    Effect.logInfo("guild left").pipe(Effect.annotateLogs("guildId", guild.id)),
+                  ),
+                ),
+          )
+        case "CHANNEL_CREATE":
+        case "CHANNEL_UPDATE":
+        case "THREAD_CREATE":
+        case "THREAD_UPDATE":
+          // DM channels carry no guild_id: nothing to keep.
+          if (!hasGuildId(envelope.data)) return Effect.void
+          return decodeThen(envelope, decodeGuildChannel, (channel) =>
+            Effect.sync(() => store.upsertChannel(channel.guild_id, channelInfo(channel))).pipe(
+              Effect.zipRight(release(channel.guild_id)),
+            ),
+          )
+        case "CHANNEL_DELETE":
+        case "THREAD_DELETE":
+          if (!hasGuildId(envelope.data)) return Effect.void
+          return decodeThen(envelope, decodeGuildChannel, (channel) =>
+            Effect.sync(() => store.deleteChannel(channel.guild_id, channel.id)),
+          )
+        case "THREAD_LIST_SYNC":
+          return decodeThen(envelope, decodeThreadListSync, (sync) =>
+            Effect.sync(() =>
+              store.syncThreads(
+                sync.guild_id,
+                sync.channel_ids ?? null,
+                sync.threads.map(channelInfo),
+              ),
+            ).pipe(Effect.zipRight(release(sync.guild_id))),
+          )
+        case "GUILD_ROLE_CREATE":
+        case "GUILD_ROLE_UPDATE":
+          return decodeThen(envelope, decodeGuildRole, (event) =>
+            Effect.sync(() => store.upsertRole(event.guild_id, roleInfo(event.role))),
+          )
+        case "GUILD_ROLE_DELETE":
+          return decodeThen(envelope, decodeGuildRoleDelete, (event) =>
+            Effect.sync(() => store.deleteRole(event.guild_id, event.role_id)).pipe(
+              Effect.zipRight(counter.roleDeleted(event.guild_id, event.role_id)),
+            ),
+          )
+        case "GUILD_MEMBER_ADD":
+        case "GUILD_MEMBER_UPDATE":
+          return decodeThen(envelope, decodeGuildMember, (member) =>
+            Effect.sync(() =>
+              store.upsertMember(member.guild_id, {
+                userId: member.user.id,
+                roleIds: member.roles,
+              }),
+            ),
+          )
+        case "GUILD_MEMBER_REMOVE":
+          return decodeThen(envelope, decodeGuildMemberRemove, (member) =>
+            Effect.sync(() => store.removeMember(member.guild_id, member.user.id)),
+          )
+        default:
+          return Effect.void
+      }
+    }
+
+    const handle = (envelope: Envelope): Effect.Effect<void> =>
+      Metric.increment(eventCounter(envelope.event)).pipe(
+        Effect.zipRight(onEvent(envelope)),
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.failCause(cause)
+            : skip("handler_failed", {
+                event: envelope.event,
+                discordShardId: envelope.discordShardId,
+                sequence: envelope.sequence,
+                cause: Cause.pretty(cause),
+              }),
+        ),
+        Effect.zipRight(
+          Effect.sync(() => {
+            const last = processed.get(envelope.discordShardId)
+            if (last === undefined || envelope.sequence > last) {
+              processed.set(envelope.discordShardId, envelope.sequence)
+            }
+          }),
+        ),
+      )
+
+    const run = (queue: Queue.Dequeue<Envelope>) =>
+      Queue.takeBetween(queue, 1, 512).pipe(
+        Effect.flatMap((chunk) => Effect.forEach(chunk, handle, { discard: true })),
+        Effect.forever,
+      )
+
+    const restorePending = (messages: ReadonlyArray<PendingMessage>) =>
+      Effect.gen(function* () {
+        for (const pending of messages) yield* enqueue(pending)
+        for (const guildId of [...waiting.keys()]) yield* release(guildId)
+      })
+
+    yield* Effect.forkScoped(
+      expirePending.pipe(Effect.repeat(Schedule.spaced(Duration.seconds(1)))),
+    )
+
+    return Dispatch.of({
+      handle,
+      run,
+      processedSequence: (discordShardId) => Effect.sync(() => processed.get(discordShardId)),
+      pending: Effect.sync(() => [...waiting.values()].flat()),
+      restorePending,
+      expirePending,
+    })
+  })
+
+const hasGuildId = (data: unknown): boolean =>
+  typeof data === "object" && data !== null && "guild_id" in data && data.guild_id != null
+
+export const layer = (options: Partial<DispatchOptions> = {}) =>
+  Layer.scoped(Dispatch, make(options))
