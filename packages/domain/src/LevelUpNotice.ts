@@ -1,0 +1,170 @@
+/**
+ * What to post when a member's level goes up, and where: the guild's level-up message and the
+ * messages of the level roles that actually changed, with their templates filled, and the places
+ * to try in order. Pure: the caller says which channels exist and may be posted in.
+ */
+import { Array as Arr, Option } from "effect"
+import type { Snowflake } from "./Snowflake"
+
+/** The guild settings a notice reads (same names as `GuildSettings`); messages are "" when unset. */
+export interface NoticeSettings {
+  readonly levelupMessage: string
+  readonly roleAssignMessage: string
+  readonly roleDeassignMessage: string
+  /** Include the level-up message also when role messages exist. */
+  readonly notifyLevelupWithRole: boolean
+  readonly notifyLevelupCurrentChannel: boolean
+  readonly levelupChannelId: Snowflake | null
+  readonly notifyLevelupDm: boolean
+}
+
+/** A level role that was added or removed, with its own messages ("" = the guild's). */
+export interface ChangedRole {
+  readonly roleId: Snowflake
+  readonly name: string
+  readonly assignMessage: string
+  readonly deassignMessage: string
+}
+
+export interface LevelChange {
+  readonly userId: Snowflake
+  /** The member's username (not the nickname), for `<name>`. */
+  readonly username: string
+  readonly guildName: string
+  readonly oldLevel: number
+  readonly newLevel: number
+  /** Roles the reconciliation really added and removed, in the order to mention them. */
+  readonly rolesAdded: ReadonlyArray<ChangedRole>
+  readonly rolesRemoved: ReadonlyArray<ChangedRole>
+  readonly settings: NoticeSettings
+  /** The member's own opt-in for direct messages. */
+  readonly memberNotifyLevelupDm: boolean
+  /** Where the member last wrote a counted message, if known. */
+  readonly lastActiveChannelId: Snowflake | null
+  /** Whether the channel exists, is text-based and the bot may view it and send messages there. */
+  readonly canPostIn: (channelId: Snowflake) => boolean
+}
+
+export type NoticeTarget =
+  | { readonly _tag: "CurrentChannel"; readonly channelId: Snowflake }
+  | { readonly _tag: "LevelupChannel"; readonly channelId: Snowflake }
+  | { readonly _tag: "DirectMessage"; readonly userId: Snowflake }
+
+/** Discord's `allowed_mentions`: nothing parsed from the text, only the listed users pinged. */
+export interface AllowedMentions {
+  readonly parse: ReadonlyArray<never>
+  readonly users: ReadonlyArray<Snowflake>
+}
+
+export interface LevelUpNotice {
+  readonly userId: Snowflake
+  readonly level: number
+  readonly text: string
+  /** Try in order; on a failure (deleted channel, missing access, closed DMs) go to the next. */
+  readonly targets: Arr.NonEmptyReadonlyArray<NoticeTarget>
+  readonly allowedMentions: AllowedMentions
+}
+
+/** A Components V2 text display holds at most this many characters. */
+export const MAX_TEXT_LENGTH = 4000
+
+// TODO: fill with the domain's `Template` module — remove when it lands.
+const fill = (template: string, values: ReadonlyMap<string, string>): string =>
+  template.replace(/<([a-z]+)>/g, (tag, name: string) => values.get(name) ?? tag)
+
+const memberValues = (change: LevelChange): ReadonlyMap<string, string> =>
+  new Map([
+    ["mention", `<@${change.userId}>`],
+    ["name", change.username],
+    ["level", String(change.newLevel)],
+    ["servername", change.guildName],
+  ])
+
+const roleMessage = (
+  template: string,
+  role: ChangedRole,
+  member: ReadonlyMap<string, string>,
+): Option.Option<string> =>
+  template === ""
+    ? Option.none()
+    : Option.some(
+        fill(
+          template,
+          new Map([
+            ...member,
+            ["rolename", role.name],
+            ["role", role.name],
+            ["rolemention", `<@&${role.roleId}>`],
+          ]),
+        ),
+      )
+
+/**
+ * The notice's text: the guild's level-up message (when set, and either `notifyLevelupWithRole`
+ * or no role message exists), then a message per added role (its own, else the guild's) and per
+ * removed role likewise, joined with newlines. Tags are filled in one pass, so a filled-in name
+ * that looks like a tag stays as it is. `None` when no part exists: a silent level-up.
+ */
+export const text = (change: LevelChange): Option.Option<string> => {
+  const { settings } = change
+  const member = memberValues(change)
+  const roleMessages = Arr.getSomes([
+    ...change.rolesAdded.map((role) =>
+      roleMessage(role.assignMessage || settings.roleAssignMessage, role, member),
+    ),
+    ...change.rolesRemoved.map((role) =>
+      roleMessage(role.deassignMessage || settings.roleDeassignMessage, role, member),
+    ),
+  ])
+  const includeLevelup =
+    settings.levelupMessage !== "" && (settings.notifyLevelupWithRole || roleMessages.length === 0)
+  const parts = includeLevelup
+    ? [fill(settings.levelupMessage, member), ...roleMessages]
+    : roleMessages
+  if (parts.length === 0) return Option.none()
+  const joined = parts.join("\n")
+  return Option.some(
+    joined.length > MAX_TEXT_LENGTH ? `${joined.slice(0, MAX_TEXT_LENGTH - 1)}…` : joined,
+  )
+}
+
+/**
+ * Where to post, in order, leaving out what is switched off or cannot be posted in: the member's
+ * last active channel (with `notifyLevelupCurrentChannel`), the level-up channel, then a direct
+ * message when both the guild and the member allow it.
+ */
+export const targets = (change: LevelChange): ReadonlyArray<NoticeTarget> => {
+  const { settings, lastActiveChannelId } = change
+  const channels: Array<Extract<NoticeTarget, { channelId: Snowflake }>> = []
+  if (settings.notifyLevelupCurrentChannel && lastActiveChannelId !== null) {
+    channels.push({ _tag: "CurrentChannel", channelId: lastActiveChannelId })
+  }
+  if (settings.levelupChannelId !== null) {
+    channels.push({ _tag: "LevelupChannel", channelId: settings.levelupChannelId })
+  }
+  const postable = channels.filter(
+    (target, index) =>
+      change.canPostIn(target.channelId) &&
+      channels.findIndex((other) => other.channelId === target.channelId) === index,
+  )
+  return settings.notifyLevelupDm && change.memberNotifyLevelupDm
+    ? [...postable, { _tag: "DirectMessage", userId: change.userId }]
+    : postable
+}
+
+/**
+ * The notice for a level change, or `None`: on a level-down or an unchanged level, when no
+ * message is set (silent, as in ActivityRank), or when there is nowhere to post it.
+ */
+export const decide = (change: LevelChange): Option.Option<LevelUpNotice> => {
+  if (change.newLevel <= change.oldLevel) return Option.none()
+  const places = targets(change)
+  if (!Arr.isNonEmptyReadonlyArray(places)) return Option.none()
+  return Option.map(text(change), (filled) => ({
+    userId: change.userId,
+    level: change.newLevel,
+    text: filled,
+    targets: places,
+    allowedMentions: { parse: [], users: [change.userId] },
+  }))
+}
