@@ -1,3 +1,7 @@
+export * as Columns from "./Columns"
 export * as DatabaseUrl from "./DatabaseUrl"
+export * as Members from "./Members"
 export * as Migrations from "./Migrations"
+export * as Settings from "./Settings"
 export * as ShardClients from "./ShardClients"
+export * as Users from "./Users"
