@@ -1,0 +1,216 @@
+/**
+ * The gateway's client for the manager. Routes are cached for the life of the process (a route
+ * never changes); lookups that miss the cache within a few milliseconds of each other, from any
+ * fibers, share one batch call.
+ */
+import { RequestResolver as BatchWindow } from "@effect/experimental"
+import {
+  HttpApiClient,
+  type HttpClient,
+  HttpClient as HttpClientOps,
+  HttpClientRequest,
+} from "@effect/platform"
+import { NodeContext, NodeHttpClient } from "@effect/platform-node"
+import * as ManagerApi from "@tally/domain/ManagerApi"
+import type * as Snowflake from "@tally/domain/Snowflake"
+import {
+  Array as Arr,
+  Config,
+  Context,
+  Data,
+  Duration,
+  Effect,
+  Layer,
+  Option,
+  Redacted,
+  Request,
+  RequestResolver,
+  type Scope,
+} from "effect"
+import { readTokenFile, TOKEN_FILE } from "./ManagerToken"
+
+/** The manager could not be reached or could not answer now; retrying later may succeed. */
+export class ManagerUnavailable extends Data.TaggedError("ManagerUnavailable")<{
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  readonly retryable = true
+}
+
+/** The manager refused the request (wrong token, invalid request); retrying will not help. */
+export class ManagerRejected extends Data.TaggedError("ManagerRejected")<{
+  readonly reason: string
+}> {
+  readonly retryable = false
+}
+
+export type ManagerError = ManagerUnavailable | ManagerRejected
+
+export interface Options {
+  readonly url: string
+  readonly token: Redacted.Redacted<string>
+  /** How long lookups wait for others to join their batch (default 5 ms). */
+  readonly batchWindow?: Duration.DurationInput
+  /** Each call's time limit (default 5 s); a call that takes longer is `ManagerUnavailable`. */
+  readonly timeout?: Duration.DurationInput
+}
+
+export class ManagerClient extends Context.Tag("@tally/manager/ManagerClient")<
+  ManagerClient,
+  {
+    /** The DB shard of a guild; assigned by the manager on the first ask, then cached. */
+    readonly guildRoute: (guildId: Snowflake.Snowflake) => Effect.Effect<number, ManagerError>
+    /** The DB shard of a user; assigned by the manager on the first ask, then cached. */
+    readonly userRoute: (userId: Snowflake.Snowflake) => Effect.Effect<number, ManagerError>
+    /** A route already known to this process, without asking. */
+    readonly cachedGuildRoute: (guildId: Snowflake.Snowflake) => Option.Option<number>
+    readonly heartbeat: (
+      instanceId: string,
+      heartbeat: ManagerApi.Heartbeat,
+    ) => Effect.Effect<void, ManagerError>
+    readonly dbShards: Effect.Effect<ReadonlyArray<ManagerApi.DbShard>, ManagerError>
+    readonly gateways: Effect.Effect<ReadonlyArray<ManagerApi.Gateway>, ManagerError>
+  }
+>() {}
+
+const toManagerError = (error: unknown): ManagerError => {
+  if (typeof error !== "object" || error === null || !("_tag" in error)) {
+    return new ManagerUnavailable({ reason: String(error), cause: error })
+  }
+  switch (error._tag) {
+    case "Unauthorized":
+      return new ManagerRejected({ reason: (error as ManagerApi.Unauthorized).reason })
+    case "HttpApiDecodeError":
+      return new ManagerRejected({ reason: "the manager rejected the request as invalid" })
+    case "RoutingUnavailable":
+      return new ManagerUnavailable({ reason: (error as ManagerApi.RoutingUnavailable).reason })
+    case "TimeoutException":
+      return new ManagerUnavailable({ reason: "the manager did not answer in time", cause: error })
+    case "RequestError":
+      return new ManagerUnavailable({ reason: "the manager cannot be reached", cause: error })
+    case "ResponseError":
+      return new ManagerUnavailable({ reason: "the manager answered with an error", cause: error })
+    default:
+      return new ManagerUnavailable({ reason: `unexpected answer (${error._tag})`, cause: error })
+  }
+}
+
+/** One route lookup; `id` is a guild id or a user id, by the resolver it is sent to. */
+class RouteRequest extends Request.TaggedClass("RouteRequest")<
+  number,
+  ManagerError,
+  { readonly id: Snowflake.Snowflake }
+> {}
+
+/**
+ * A process-long cache of routes in front of a batch call: misses from any fibers within `window`
+ * are sent together (at most MAX_BATCH ids per call).
+ */
+const makeRouteCache = (
+  fetch: (
+    ids: ReadonlyArray<Snowflake.Snowflake>,
+  ) => Effect.Effect<ReadonlyArray<readonly [Snowflake.Snowflake, number]>, ManagerError>,
+  window: Duration.DurationInput,
+) =>
+  Effect.gen(function* () {
+    const routes = new Map<string, number>()
+
+    const resolver = yield* RequestResolver.makeBatched(
+      (requests: Arr.NonEmptyArray<RouteRequest>) =>
+        fetch(Arr.dedupe(requests.map((request) => request.id))).pipe(
+          Effect.flatMap((found) => {
+            for (const [id, dbShardId] of found) routes.set(id, dbShardId)
+            return Effect.forEach(
+              requests,
+              (request) => {
+                const dbShardId = routes.get(request.id)
+                return dbShardId === undefined
+                  ? Request.fail(request, new ManagerUnavailable({ reason: "a route is missing" }))
+                  : Request.succeed(request, dbShardId)
+              },
+              { discard: true },
+            )
+          }),
+          Effect.catchAll((error) =>
+            Effect.forEach(requests, (request) => Request.fail(request, error), { discard: true }),
+          ),
+        ),
+    ).pipe(BatchWindow.dataLoader({ window, maxBatchSize: ManagerApi.MAX_BATCH }))
+
+    const lookup = (id: Snowflake.Snowflake): Effect.Effect<number, ManagerError> => {
+      const cached = routes.get(id)
+      return cached !== undefined
+        ? Effect.succeed(cached)
+        : Effect.request(new RouteRequest({ id }), resolver)
+    }
+    const peek = (id: Snowflake.Snowflake) => Option.fromNullable(routes.get(id))
+
+    return { lookup, peek } as const
+  })
+
+export const make = (
+  options: Options,
+): Effect.Effect<Context.Tag.Service<ManagerClient>, never, HttpClient.HttpClient | Scope.Scope> =>
+  Effect.gen(function* () {
+    const timeout = options.timeout ?? Duration.seconds(5)
+    const window = options.batchWindow ?? Duration.millis(5)
+    const client = yield* HttpApiClient.make(ManagerApi.Api, {
+      baseUrl: options.url,
+      transformClient: HttpClientOps.mapRequest(
+        HttpClientRequest.bearerToken(Redacted.value(options.token)),
+      ),
+    })
+    const call = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, ManagerError> =>
+      effect.pipe(Effect.timeout(timeout), Effect.mapError(toManagerError))
+
+    const guilds = yield* makeRouteCache(
+      (guildIds) =>
+        Effect.map(call(client.routes.guilds({ payload: { guildIds } })), ({ routes }) =>
+          routes.map((route) => [route.guildId, route.dbShardId] as const),
+        ),
+      window,
+    )
+    const users = yield* makeRouteCache(
+      (userIds) =>
+        Effect.map(call(client.routes.users({ payload: { userIds } })), ({ routes }) =>
+          routes.map((route) => [route.userId, route.dbShardId] as const),
+        ),
+      window,
+    )
+
+    return {
+      guildRoute: guilds.lookup,
+      userRoute: users.lookup,
+      cachedGuildRoute: guilds.peek,
+      heartbeat: (instanceId, heartbeat) =>
+        call(client.gateways.heartbeat({ path: { instanceId }, payload: heartbeat })),
+      dbShards: Effect.map(call(client.shards.list()), ({ shards }) => shards),
+      gateways: Effect.map(call(client.gateways.list()), ({ gateways }) => gateways),
+    }
+  })
+
+export const layer = (options: Options): Layer.Layer<ManagerClient, never, HttpClient.HttpClient> =>
+  Layer.scoped(ManagerClient, make(options))
+
+/** MANAGER_URL (http://127.0.0.1:3005) and MANAGER_TOKEN (else `.tally/manager.token`). */
+export const config = Effect.gen(function* () {
+  const url = yield* Config.string("MANAGER_URL").pipe(Config.withDefault("http://127.0.0.1:3005"))
+  const configured = yield* Config.option(Config.redacted("MANAGER_TOKEN"))
+  const token = Option.isSome(configured)
+    ? configured.value
+    : yield* readTokenFile.pipe(
+        Effect.provide(NodeContext.layer),
+        Effect.mapError(
+          () =>
+            new ManagerRejected({
+              reason: `MANAGER_TOKEN is not set and ${TOKEN_FILE} cannot be read`,
+            }),
+        ),
+      )
+  return { url, token }
+})
+
+/** From MANAGER_URL and MANAGER_TOKEN, over Node's HTTP client. */
+export const layerConfig = Layer.scoped(ManagerClient, Effect.flatMap(config, make)).pipe(
+  Layer.provide(NodeHttpClient.layerUndici),
+)

@@ -1,0 +1,66 @@
+import { randomBytes } from "node:crypto"
+import { FileSystem, Path } from "@effect/platform"
+import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+
+/** Where a generated token is kept, relative to the current directory; the gateway reads it there. */
+export const TOKEN_FILE = ".tally/manager.token"
+
+/** The bearer token every /v1 request must carry. */
+export class ManagerToken extends Context.Tag("@tally/manager/ManagerToken")<
+  ManagerToken,
+  Redacted.Redacted<string>
+>() {}
+
+/** Reads the token file; fails when it is missing or empty. */
+export const readTokenFile = Effect.gen(function* () {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const text = yield* fs.readFileString(path.resolve(TOKEN_FILE))
+  const token = text.trim()
+  if (token.length === 0) {
+    return yield* Effect.fail(new Error(`${TOKEN_FILE} is empty`))
+  }
+  return Redacted.make(token)
+})
+
+/**
+ * Keeps the token of an earlier start if the file exists (gateways that read it stay valid),
+ * otherwise writes a new one. `wx` makes two managers starting together agree on one file.
+ */
+const tokenFromFile = Effect.gen(function* () {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const file = path.resolve(TOKEN_FILE)
+
+  yield* fs.makeDirectory(path.dirname(file), { recursive: true })
+  const written = yield* fs
+    .writeFileString(file, `${randomBytes(32).toString("base64url")}\n`, {
+      flag: "wx",
+      mode: 0o600,
+    })
+    .pipe(
+      Effect.as(true),
+      Effect.catchIf(
+        (error) => error._tag === "SystemError" && error.reason === "AlreadyExists",
+        () => Effect.succeed(false),
+      ),
+    )
+  yield* fs.chmod(file, 0o600)
+  const token = yield* readTokenFile
+  yield* Effect.logInfo(
+    written ? "generated a manager token" : "using the existing manager token",
+  ).pipe(Effect.annotateLogs({ tokenFile: file }))
+  return token
+})
+
+/** MANAGER_TOKEN when set; otherwise the token in `.tally/manager.token`, created if missing. */
+export const layer = Layer.effect(
+  ManagerToken,
+  Effect.gen(function* () {
+    const configured = yield* Config.option(Config.redacted("MANAGER_TOKEN"))
+    if (Option.isSome(configured) && Redacted.value(configured.value).length > 0) {
+      return configured.value
+    }
+    return yield* tokenFromFile
+  }),
+)
