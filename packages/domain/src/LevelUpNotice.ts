@@ -4,26 +4,25 @@
  * to try in order. Pure: the caller says which channels exist and may be posted in.
  */
 import { Array as Arr, Option } from "effect"
+import type { GuildSettings, RoleSettings } from "./GuildSettings"
 import type { Snowflake } from "./Snowflake"
 
-/** The guild settings a notice reads (same names as `GuildSettings`); messages are "" when unset. */
-export interface NoticeSettings {
-  readonly levelupMessage: string
-  readonly roleAssignMessage: string
-  readonly roleDeassignMessage: string
-  /** Include the level-up message also when role messages exist. */
-  readonly notifyLevelupWithRole: boolean
-  readonly notifyLevelupCurrentChannel: boolean
-  readonly levelupChannelId: Snowflake | null
-  readonly notifyLevelupDm: boolean
-}
+/** The guild settings a notice reads; a whole `GuildSettings` will do. Messages are "" when unset. */
+export type NoticeSettings = Pick<
+  GuildSettings,
+  | "levelupMessage"
+  | "roleAssignMessage"
+  | "roleDeassignMessage"
+  | "notifyLevelupWithRole"
+  | "notifyLevelupCurrentChannel"
+  | "levelupChannelId"
+  | "notifyLevelupDm"
+>
 
 /** A level role that was added or removed, with its own messages ("" = the guild's). */
-export interface ChangedRole {
-  readonly roleId: Snowflake
+export interface ChangedRole
+  extends Pick<RoleSettings, "roleId" | "assignMessage" | "deassignMessage"> {
   readonly name: string
-  readonly assignMessage: string
-  readonly deassignMessage: string
 }
 
 export interface LevelChange {

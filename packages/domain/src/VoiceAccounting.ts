@@ -5,17 +5,16 @@
  * sessions). Pure: times are epoch milliseconds passed in by the caller.
  */
 import { Data } from "effect"
+import type { GuildSettings } from "./GuildSettings"
 import type { Snowflake } from "./Snowflake"
 
 export const MINUTE_MILLIS = 60_000
 
-/** The guild settings voice accounting reads (same names as `GuildSettings`). */
-export interface VoiceSettings {
-  readonly voiceXp: boolean
-  readonly allowMutedXp: boolean
-  readonly allowDeafenedXp: boolean
-  readonly allowSoloXp: boolean
-}
+/** The guild settings voice accounting reads; a whole `GuildSettings` will do. */
+export type VoiceSettings = Pick<
+  GuildSettings,
+  "voiceXp" | "allowMutedXp" | "allowDeafenedXp" | "allowSoloXp"
+>
 
 /** What decides eligibility besides the members themselves; passed with every call. */
 export interface VoiceContext {

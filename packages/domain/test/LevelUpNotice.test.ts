@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Option } from "effect"
+import { defaults } from "../src/GuildSettings"
 import {
   type ChangedRole,
   decide,
@@ -67,6 +68,12 @@ describe("no notice unless the level went up and a message is set", () => {
     expect(
       decide({ ...down, settings: { ...down.settings, roleDeassignMessage: "lost <role>" } }),
     ).toEqual(Option.none())
+  })
+
+  it("a guild nobody configured has silent level-ups", () => {
+    expect(decide({ ...change({ rolesAdded: [roleA] }), settings: defaults })).toEqual(
+      Option.none(),
+    )
   })
 
   it("an unchanged level gives no notice", () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
+import * as GuildSettings from "../src/GuildSettings"
 import { unsafeMake } from "../src/Snowflake"
 import {
   type Applied,
@@ -188,6 +189,14 @@ describe("one ineligible member never stops the others earning", () => {
       expect(minutesOf(bob)).toBe(0)
       expect(minutesOf(alice)).toBe(10)
     }
+  })
+
+  it("with a guild's default settings a muted, deafened member alone earns", () => {
+    const { minutesOf } = run(makeContext({ settings: GuildSettings.defaults }), [
+      ["00:00", voice(alice, lounge, { selfMute: true, selfDeaf: true, serverMute: true })],
+      ["10:00", "tick"],
+    ])
+    expect(minutesOf(alice)).toBe(10)
   })
 
   it("muted and deafened members earn when the settings allow it", () => {
