@@ -264,9 +264,9 @@ export const tick = (state: VoiceState, atMillis: number, context: VoiceContext)
 }
 
 /**
- * Replaces the guild's voice states with a full snapshot (GUILD_CREATE after a connect or a
- * resume): members missing from it leave, the others are updated. `sync(state, [], …)` ends every
- * session (the guild became unavailable, or shutdown).
+ * Replaces the guild's voice states with a full snapshot (GUILD_CREATE after a connect, or the
+ * guild becoming available again): members missing from it leave, the others are updated.
+ * `sync(state, [], …)` ends every session (the guild went away, or shutdown).
  */
 export const sync = (
   state: VoiceState,
@@ -278,15 +278,13 @@ export const sync = (
   const leaves = [...state.sessions.values()]
     .filter((session) => !present.has(session.userId))
     .map(({ eligible: _, since: __, ...session }) => ({ ...session, channelId: null }))
-  const credits: Array<VoiceCredit> = []
-  let current = state
+  let current = tick(state, atMillis, context)
+  const credits = [...current.credits]
   for (const voiceState of [...leaves, ...voiceStates]) {
-    const applied = apply(current, VoiceEvent.VoiceStateUpdated(voiceState), atMillis, context)
-    current = applied.state
-    credits.push(...applied.credits)
+    current = apply(current.state, VoiceEvent.VoiceStateUpdated(voiceState), atMillis, context)
+    credits.push(...current.credits)
   }
-  if (current.context !== context) return tick(current, atMillis, context)
-  return { state: current, credits }
+  return { state: current.state, credits }
 }
 
 /** The members earning right now, for logs and diagnostics. */
