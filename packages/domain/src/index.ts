@@ -1,4 +1,5 @@
 export * as ActivityDelta from "./ActivityDelta"
+export * as Award from "./Award"
 export * as Emoji from "./Emoji"
 export * as Errors from "./Errors"
 export * as GuildSettings from "./GuildSettings"
