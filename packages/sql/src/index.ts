@@ -1,3 +1,4 @@
+export * as ActivityWriter from "./ActivityWriter"
 export * as Columns from "./Columns"
 export * as DatabaseUrl from "./DatabaseUrl"
 export * as Members from "./Members"
