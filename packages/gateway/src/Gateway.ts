@@ -1,0 +1,90 @@
+/**
+ * The gateway's life: restore what the previous process saved, run the dispatch loop, connect to
+ * Discord; on stop (signal or fatal error), stop processing, flush with a time limit (the rest is
+ * spilled), save each Discord session at its last processed sequence with its guild state and
+ * waiting messages, and close with a resumable code.
+ */
+import { Clock, Duration, Effect, Fiber } from "effect"
+import { Counter } from "./Counter"
+import { Discord, discordShardOf } from "./Discord"
+import { Dispatch } from "./Dispatch"
+import { Flusher } from "./Flusher"
+import { GuildState } from "./GuildState"
+import { type SavedSession, Session } from "./Session"
+
+/** How long shutdown may spend flushing before what is left goes to the spill file. */
+export const SHUTDOWN_FLUSH_LIMIT = Duration.seconds(10)
+
+/**
+ * Starts the gateway in the current scope and returns once every Discord shard is connected.
+ * Closing the scope stops it as described above.
+ */
+export const start = Effect.gen(function* () {
+  const discord = yield* Discord
+  const dispatch = yield* Dispatch
+  const guildState = yield* GuildState
+  const counter = yield* Counter
+  const flusher = yield* Flusher
+  const session = yield* Session
+
+  for (const saved of discord.restored.values()) {
+    for (const guild of saved.guilds) guildState.store.create(guild)
+  }
+  yield* dispatch.restorePending([...discord.restored.values()].flatMap((saved) => saved.pending))
+
+  const loop = yield* Effect.forkDaemon(dispatch.run(discord.dispatches))
+
+  const stop = Effect.gen(function* () {
+    yield* Fiber.interrupt(loop)
+    const { savedEvents } = yield* counter.shutdown
+    const sessions = yield* sessionsToSave
+    const { flushedRows, spilledRows } = yield* flusher.shutdown(SHUTDOWN_FLUSH_LIMIT)
+    yield* Effect.forEach(
+      sessions,
+      (saved) =>
+        session
+          .save(saved)
+          .pipe(
+            Effect.catchAll((error) =>
+              Effect.logError(
+                "cannot save the Discord session; the next start identifies anew",
+              ).pipe(Effect.annotateLogs({ path: error.path, reason: error.reason })),
+            ),
+          ),
+      { discard: true },
+    )
+    yield* discord.closeResumable
+    yield* Effect.logInfo("gateway stopped").pipe(
+      Effect.annotateLogs({ flushedRows, spilledRows, savedEvents, sessions: sessions.length }),
+    )
+  }).pipe(Effect.withSpan("Gateway.stop"))
+
+  const sessionsToSave = Effect.gen(function* () {
+    const pending = yield* dispatch.pending
+    const saved: Array<SavedSession> = []
+    for (const discordShardId of discord.discordShardIds) {
+      const info = discord.sessionInfo(discordShardId)
+      if (info === null) continue
+      const restored = discord.restored.get(discordShardId)
+      const sequence =
+        (yield* dispatch.processedSequence(discordShardId)) ??
+        (restored?.session.sessionId === info.sessionId ? restored.session.sequence : undefined)
+      if (sequence === undefined) continue
+      saved.push({
+        session: { ...info, sequence },
+        guilds: guildState.store
+          .guildIds()
+          .filter(
+            (guildId) => discordShardOf(guildId, discord.discordShardCount) === discordShardId,
+          )
+          .flatMap((guildId) => guildState.store.snapshot(guildId) ?? []),
+        pending: pending.filter((message) => message.discordShardId === discordShardId),
+        savedAt: yield* Clock.currentTimeMillis,
+      })
+    }
+    return saved
+  })
+
+  yield* Effect.addFinalizer(() => stop)
+  yield* discord.connect
+})
