@@ -213,6 +213,10 @@ const tagged = (metric: Metric.Metric.Counter<number>, key: string) => {
 const eventCounter = tagged(eventsTotal, "event")
 const skippedCounter = tagged(skippedTotal, "reason")
 
+/** How many dispatches of `event` were received so far in this process. */
+export const receivedCount = (event: string): Effect.Effect<number> =>
+  Metric.value(eventCounter(event)).pipe(Effect.map((state) => state.count))
+
 /** How many dispatches were dropped for `reason` so far in this process. */
 export const skippedCount = (reason: SkipReason): Effect.Effect<number> =>
   Metric.value(skippedCounter(reason)).pipe(Effect.map((state) => state.count))
