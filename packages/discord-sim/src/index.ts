@@ -1,1 +1,5 @@
-export {}
+export * as DiscordSim from "./DiscordSim"
+export * as Events from "./Events"
+export * as Gateway from "./Gateway"
+export * as Replay from "./Replay"
+export * as World from "./World"
