@@ -4,10 +4,10 @@ import {
   type ActivityBatch,
   type ActivityDelta,
   type DeltaKind,
-  mergeAll,
+  merge,
 } from "@tally/domain/ActivityDelta"
 import type { Snowflake } from "@tally/domain/Snowflake"
-import { Array as Arr, Clock, Data, Duration, Effect, Order } from "effect"
+import { Array as Arr, Clock, Data, Duration, Effect, type Order } from "effect"
 
 /**
  * A flush that did not commit. `retryable` failures (deadlock, lock wait, lost connection,
@@ -22,19 +22,50 @@ export class FlushFailed extends Data.TaggedError("FlushFailed")<{
 /** `applied`: the batch was written now; `duplicate`: its id was in the ledger already. */
 export type ApplyResult = "applied" | "duplicate"
 
-interface Target {
+/** One table a flush writes: its id columns and how a delta names its row there. */
+export interface Target {
   readonly table: string
-  readonly perChannel: boolean
+  readonly kind: DeltaKind
+  readonly idColumns: ReadonlyArray<string>
+  readonly ids: (delta: ActivityDelta) => ReadonlyArray<Snowflake>
 }
 
-/** Tables in the order every flush writes them (one order everywhere, fewer deadlocks). */
-const targets: ReadonlyArray<readonly [DeltaKind, Target]> = [
-  ["xp", { table: "guild_member", perChannel: false }],
-  ["textMessages", { table: "text_message", perChannel: true }],
-  ["voiceMinutes", { table: "voice_minute", perChannel: true }],
-  ["invites", { table: "invite", perChannel: false }],
-  ["votes", { table: "vote", perChannel: false }],
-  ["bonus", { table: "bonus", perChannel: false }],
+const member = (delta: ActivityDelta) => [delta.guildId, delta.userId]
+const memberChannel = (delta: ActivityDelta) => [
+  delta.guildId,
+  delta.userId,
+  delta.channelId ?? ("0" as Snowflake),
+]
+const channel = (delta: ActivityDelta) => [delta.guildId, delta.channelId ?? ("0" as Snowflake)]
+
+const perMember = (table: string, kind: DeltaKind): Target => ({
+  table,
+  kind,
+  idColumns: ["guild_id", "user_id"],
+  ids: member,
+})
+
+/**
+ * Tables in the order every flush writes them (one order everywhere, fewer deadlocks). Text
+ * messages and voice minutes also go to their totals per member and per channel.
+ */
+export const targets: ReadonlyArray<Target> = [
+  perMember("guild_member", "xp"),
+  ...(
+    [
+      ["text_message", "textMessages"],
+      ["voice_minute", "voiceMinutes"],
+    ] as const
+  ).flatMap(
+    ([table, kind]): Array<Target> => [
+      { table, kind, idColumns: ["guild_id", "user_id", "channel_id"], ids: memberChannel },
+      perMember(`${table}_member`, kind),
+      { table: `${table}_channel`, kind, idColumns: ["guild_id", "channel_id"], ids: channel },
+    ],
+  ),
+  perMember("invite", "invites"),
+  perMember("vote", "votes"),
+  perMember("bonus", "bonus"),
 ]
 
 const periods = ["year", "month", "week", "day"] as const
@@ -53,17 +84,13 @@ export const onDuplicateAssignments: string = [
   ]),
 ].join(",\n  ")
 
-const columnsOf = (target: Target) => [
-  "guild_id",
-  "user_id",
-  ...(target.perChannel ? ["channel_id"] : []),
-  "alltime",
-  ...periods.flatMap((period) => [period, `${period}_key`]),
-]
-
 /** The statement for `rowCount` rows: a handful of texts, since the chunk size is fixed. */
 export const upsertStatement = (target: Target, rowCount: number): string => {
-  const columns = columnsOf(target)
+  const columns = [
+    ...target.idColumns,
+    "alltime",
+    ...periods.flatMap((period) => [period, `${period}_key`]),
+  ]
   const row = `(${columns.map(() => "?").join(", ")})`
   return (
     `INSERT INTO ${target.table} (${columns.join(", ")}) VALUES\n` +
@@ -72,23 +99,41 @@ export const upsertStatement = (target: Target, rowCount: number): string => {
   )
 }
 
-const rowValues = (delta: ActivityDelta, perChannel: boolean): Array<string | number> => {
-  const values: Array<string | number> = [delta.guildId, delta.userId]
-  if (perChannel) values.push(delta.channelId ?? "0")
-  values.push(delta.alltime)
-  for (const period of periods) values.push(delta[period].amount, delta[period].key)
+interface Row {
+  readonly ids: ReadonlyArray<Snowflake>
+  readonly delta: ActivityDelta
+}
+
+const rowValues = (row: Row): Array<string | number> => {
+  const values: Array<string | number> = [...row.ids, row.delta.alltime]
+  for (const period of periods) values.push(row.delta[period].amount, row.delta[period].key)
   return values
+}
+
+/** The target's rows for a batch: deltas naming the same row merged, in primary-key order. */
+export const rowsOf = (target: Target, deltas: ReadonlyArray<ActivityDelta>): Array<Row> => {
+  const rows = new Map<string, Row>()
+  for (const delta of deltas) {
+    if (delta.kind !== target.kind) continue
+    const ids = target.ids(delta)
+    const key = ids.join("/")
+    const existing = rows.get(key)
+    rows.set(key, { ids, delta: existing === undefined ? delta : merge(existing.delta, delta) })
+  }
+  return Arr.sort(rows.values(), byPrimaryKey)
 }
 
 /** Snowflakes as numbers: shorter is smaller, then by digits. */
 const bySnowflake: Order.Order<Snowflake> = (a, b) =>
   a.length !== b.length ? (a.length < b.length ? -1 : 1) : a < b ? -1 : a > b ? 1 : 0
 
-const byPrimaryKey: Order.Order<ActivityDelta> = Order.combineAll([
-  Order.mapInput(bySnowflake, (delta: ActivityDelta) => delta.guildId),
-  Order.mapInput(bySnowflake, (delta: ActivityDelta) => delta.userId),
-  Order.mapInput(bySnowflake, (delta: ActivityDelta) => delta.channelId ?? ("0" as Snowflake)),
-])
+const byPrimaryKey: Order.Order<Row> = (a, b) => {
+  for (let i = 0; i < a.ids.length; i++) {
+    const order = bySnowflake(a.ids[i]!, b.ids[i]!)
+    if (order !== 0) return order
+  }
+  return 0
+}
 
 const retryableErrnos = new Set([
   1205, // lock wait timeout
@@ -179,7 +224,6 @@ export const apply = (
         onTimeout: () => new FlushFailed({ reason: "statement timed out", retryable: true }),
       })
 
-    const byKind = Arr.groupBy(mergeAll(batch.deltas), (delta) => delta.kind)
     const appliedAt = Math.floor((yield* Clock.currentTimeMillis) / 1000)
 
     const write = Effect.gen(function* () {
@@ -190,13 +234,11 @@ export const apply = (
         ).raw,
       )
       if ((ledger as { affectedRows?: number }).affectedRows === 0) return "duplicate" as const
-      for (const [kind, target] of targets) {
-        const deltas = byKind[kind]
-        if (deltas === undefined) continue
-        for (const chunk of Arr.chunksOf(Arr.sort(deltas, byPrimaryKey), chunkSize)) {
-          const values = chunk.flatMap((delta) => rowValues(delta, target.perChannel))
+      for (const target of targets) {
+        for (const chunk of Arr.chunksOf(rowsOf(target, batch.deltas), chunkSize)) {
           yield* limited(
-            sql.unsafe(prefix + upsertStatement(target, chunk.length), values).unprepared,
+            sql.unsafe(prefix + upsertStatement(target, chunk.length), chunk.flatMap(rowValues))
+              .unprepared,
           )
         }
       }

@@ -23,11 +23,12 @@ const periodCounters = [
   ...counters("year", "month", "week", "day"),
 ]
 
-/** Leaderboard indexes: one per period, the current key first, ties broken by user id. */
-const leaderboardIndexes = [
-  "INDEX leaderboard_alltime (guild_id, alltime DESC, user_id)",
+/** Leaderboard indexes: one per period, the current key first, ties broken by the id. */
+const leaderboardIndexes = (idColumn = "user_id") => [
+  `INDEX leaderboard_alltime (guild_id, alltime DESC, ${idColumn})`,
   ...["year", "month", "week", "day"].map(
-    (period) => `INDEX leaderboard_${period} (guild_id, ${period}_key, ${period} DESC, user_id)`,
+    (period) =>
+      `INDEX leaderboard_${period} (guild_id, ${period}_key, ${period} DESC, ${idColumn})`,
   ),
 ]
 
@@ -43,17 +44,41 @@ const int = (name: string, value: number, type = "INT") =>
 const text = (name: string, length: number, value: string) =>
   `${name} VARCHAR(${length}) NOT NULL DEFAULT '${value}'`
 
-const statisticTable = (name: string, perChannel: boolean) =>
+/** Per member (PK guild, user), ranked: XP, invites, votes, bonus, and totals over channels. */
+const memberTable = (name: string) =>
   table(name, [
     "guild_id BIGINT UNSIGNED NOT NULL",
     "user_id BIGINT UNSIGNED NOT NULL",
-    ...(perChannel ? ["channel_id BIGINT UNSIGNED NOT NULL"] : []),
     ...periodCounters,
-    perChannel ? "PRIMARY KEY (guild_id, user_id, channel_id)" : "PRIMARY KEY (guild_id, user_id)",
-    ...(perChannel ? ["INDEX by_channel (guild_id, channel_id)"] : []),
+    "PRIMARY KEY (guild_id, user_id)",
+    ...leaderboardIndexes(),
   ])
 
-/** The schema of every DB shard (see `packages/sql/README` in the issue): ids are `BIGINT UNSIGNED`. */
+/** Per member and channel (PK guild, user, channel): text messages and voice minutes. */
+const memberChannelTable = (name: string) =>
+  table(name, [
+    "guild_id BIGINT UNSIGNED NOT NULL",
+    "user_id BIGINT UNSIGNED NOT NULL",
+    "channel_id BIGINT UNSIGNED NOT NULL",
+    ...periodCounters,
+    "PRIMARY KEY (guild_id, user_id, channel_id)",
+    "INDEX by_channel (guild_id, channel_id, alltime DESC, user_id)",
+  ])
+
+/** Per channel (PK guild, channel), totals over members, ranked. */
+const channelTable = (name: string) =>
+  table(name, [
+    "guild_id BIGINT UNSIGNED NOT NULL",
+    "channel_id BIGINT UNSIGNED NOT NULL",
+    ...periodCounters,
+    "PRIMARY KEY (guild_id, channel_id)",
+    ...leaderboardIndexes("channel_id"),
+  ])
+
+/**
+ * The schema of every DB shard: ids `BIGINT UNSIGNED`, counters `BIGINT`, each period counter
+ * beside the `INT` key of the period it counts.
+ */
 export const shardMigrations: Migrations = {
   "0001_guild": table("guild", [
     "guild_id BIGINT UNSIGNED NOT NULL PRIMARY KEY",
@@ -130,13 +155,13 @@ export const shardMigrations: Migrations = {
     "inviter BIGINT UNSIGNED NULL DEFAULT NULL",
     ...periodCounters,
     "PRIMARY KEY (guild_id, user_id)",
-    ...leaderboardIndexes,
+    ...leaderboardIndexes(),
   ]),
-  "0005_text_message": statisticTable("text_message", true),
-  "0006_voice_minute": statisticTable("voice_minute", true),
-  "0007_invite": statisticTable("invite", false),
-  "0008_vote": statisticTable("vote", false),
-  "0009_bonus": statisticTable("bonus", false),
+  "0005_text_message": memberChannelTable("text_message"),
+  "0006_voice_minute": memberChannelTable("voice_minute"),
+  "0007_invite": memberTable("invite"),
+  "0008_vote": memberTable("vote"),
+  "0009_bonus": memberTable("bonus"),
   "0010_user": table("user", [
     "user_id BIGINT UNSIGNED NOT NULL PRIMARY KEY",
     bool("is_banned", false),
@@ -150,6 +175,12 @@ export const shardMigrations: Migrations = {
     "applied_at BIGINT NOT NULL",
     "INDEX by_applied_at (applied_at)",
   ]),
+  // Totals of `text_message` / `voice_minute` over channels and over members, written by the
+  // same flush, so that rankings never sum a whole guild's rows.
+  "0012_text_message_member": memberTable("text_message_member"),
+  "0013_voice_minute_member": memberTable("voice_minute_member"),
+  "0014_text_message_channel": channelTable("text_message_channel"),
+  "0015_voice_minute_channel": channelTable("voice_minute_channel"),
 }
 
 /**

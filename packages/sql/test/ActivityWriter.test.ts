@@ -33,17 +33,22 @@ const delta = (
     keys: keysOf(day),
   })
 
+const orderOf: Record<string, string> = {
+  text_message: "user_id + 0, channel_id + 0",
+  voice_minute: "user_id + 0, channel_id + 0",
+  text_message_channel: "channel_id + 0",
+  voice_minute_channel: "channel_id + 0",
+}
+
 const rows = (table: string, guild: Snowflake = guildId) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
     sql.unsafe<Record<string, unknown>>(
-      `SELECT * FROM ${table} WHERE guild_id = ? ORDER BY user_id + 0, ${
-        table === "text_message" || table === "voice_minute" ? "channel_id + 0" : "user_id + 0"
-      }`,
+      `SELECT * FROM ${table} WHERE guild_id = ? ORDER BY ${orderOf[table] ?? "user_id + 0"}`,
       [guild],
     ),
   ).pipe(Effect.map((found) => found.map(({ guildId: _, ...row }) => row)))
 
-const tables = ["guild_member", "text_message", "voice_minute", "invite", "vote", "bonus"]
+const tables = ActivityWriter.targets.map((target) => target.table)
 
 const everything = (guild: Snowflake) => Effect.forEach(tables, (table) => rows(table, guild))
 
@@ -108,11 +113,14 @@ layer(Testing.layerShard())("ActivityWriter.apply", (it) => {
         ),
       )
       expect(result).toBe("applied")
-      const [members, texts, voices, invites, votes, bonus] = yield* everything(guild)
+      const [members, texts, textTotals, textChannels, voices, , , invites, votes, bonus] =
+        yield* everything(guild)
       expect(members).toMatchObject([
         { userId, alltime: "12", day: "12", dayKey: 20261203, month: "12", monthKey: 202612 },
       ])
       expect(texts).toMatchObject([{ userId, channelId, alltime: "2" }])
+      expect(textTotals).toMatchObject([{ userId, alltime: "2" }])
+      expect(textChannels).toMatchObject([{ channelId, alltime: "2" }])
       expect(voices).toMatchObject([{ channelId, alltime: "5" }])
       expect(invites).toMatchObject([{ alltime: "1" }])
       expect(votes).toMatchObject([{ alltime: "3" }])
@@ -186,7 +194,7 @@ layer(Testing.layerShard())("ActivityWriter.apply", (it) => {
       )
       const error = yield* Effect.flip(ActivityWriter.apply(broken))
       expect(error).toMatchObject({ _tag: "FlushFailed", retryable: false })
-      expect(yield* everything(guild)).toEqual([[], [], [], [], [], []])
+      expect((yield* everything(guild)).flat()).toEqual([])
       const ledger =
         yield* sql`SELECT batch_id FROM flush_ledger WHERE batch_id = ${broken.batchId}`
       expect(ledger).toEqual([])
