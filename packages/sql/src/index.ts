@@ -1,6 +1,7 @@
 export * as ActivityWriter from "./ActivityWriter"
 export * as Columns from "./Columns"
 export * as DatabaseUrl from "./DatabaseUrl"
+export * as Leaderboard from "./Leaderboard"
 export * as Members from "./Members"
 export * as Migrations from "./Migrations"
 export * as Settings from "./Settings"

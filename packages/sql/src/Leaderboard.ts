@@ -1,0 +1,218 @@
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import type { Statistic } from "@tally/domain/ActivityDelta"
+import type { PeriodKeys } from "@tally/domain/PeriodKey"
+import type { Snowflake } from "@tally/domain/Snowflake"
+import { Effect, type ParseResult, Schema } from "effect"
+import { Counter, Id } from "./Columns"
+
+/** What members are ranked by: XP or one statistic (text and voice summed over channels). */
+export type Ranking = "xp" | Statistic
+
+export type Period = "alltime" | keyof PeriodKeys
+
+export const periods: ReadonlyArray<Period> = ["alltime", "year", "month", "week", "day"]
+
+/** Per member, one row each, kept by the flush (see `ActivityWriter.targets`). */
+const memberTables: Record<Ranking, string> = {
+  xp: "guild_member",
+  textMessages: "text_message_member",
+  voiceMinutes: "voice_minute_member",
+  invites: "invite",
+  votes: "vote",
+  bonus: "bonus",
+}
+
+export type ChannelStatistic = "textMessages" | "voiceMinutes"
+
+const channelTables: Record<
+  ChannelStatistic,
+  { readonly perChannel: string; readonly perMember: string }
+> = {
+  textMessages: { perChannel: "text_message_channel", perMember: "text_message" },
+  voiceMinutes: { perChannel: "voice_minute_channel", perMember: "voice_minute" },
+}
+
+type Failure = SqlError | ParseResult.ParseError
+
+export interface Query {
+  readonly guildId: Snowflake
+  readonly period: Period
+  /** The current period keys in the guild's zone; a counter with another key reads as zero. */
+  readonly keys: PeriodKeys
+}
+
+export interface Page {
+  /** 1-based. */
+  readonly page: number
+  readonly pageSize: number
+}
+
+export interface MemberEntry {
+  readonly userId: Snowflake
+  readonly value: number
+  /** 1 + members strictly ahead; tied members share it. */
+  readonly position: number
+}
+
+export interface ChannelEntry {
+  readonly channelId: Snowflake
+  readonly value: number
+}
+
+/**
+ * The current-period condition and value: `alltime` counts always; another period counts only
+ * when its stored key is the current one. Column names come from the closed `Period` type.
+ */
+const inPeriod = (sql: SqlClient.SqlClient, query: Query) =>
+  query.period === "alltime"
+    ? { where: sql`alltime > 0`, column: sql("alltime") }
+    : {
+        where: sql`${sql(`${query.period}_key`)} = ${query.keys[query.period]} AND ${sql(query.period)} > 0`,
+        column: sql(query.period),
+      }
+
+const MemberRow = Schema.Struct({ userId: Id, value: Counter })
+const ChannelRow = Schema.Struct({ channelId: Id, value: Counter })
+const CountRow = Schema.Struct({ ahead: Counter })
+
+const offsetOf = (page: Page) => (Math.max(1, Math.floor(page.page)) - 1) * page.pageSize
+
+/** Members who are strictly ahead of `value`. */
+const countAhead = (sql: SqlClient.SqlClient, table: string, query: Query, value: number) =>
+  Effect.gen(function* () {
+    const { column } = inPeriod(sql, query)
+    const keyCondition =
+      query.period === "alltime"
+        ? sql`TRUE`
+        : sql`${sql(`${query.period}_key`)} = ${query.keys[query.period]}`
+    const rows = yield* sql`SELECT COUNT(*) AS ahead FROM ${sql(table)}
+      WHERE guild_id = ${query.guildId} AND ${keyCondition} AND ${column} > ${value}`
+    const [row] = yield* Schema.decodeUnknown(Schema.Array(CountRow))(rows)
+    return row?.ahead ?? 0
+  })
+
+/**
+ * One page of members ranked by XP or a statistic in a period: highest first, ties in user-id
+ * order (so pages never overlap), members with zero in the period left out.
+ */
+export const topMembers = (
+  query: Query & Page & { readonly by: Ranking },
+): Effect.Effect<ReadonlyArray<MemberEntry>, Failure, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const table = memberTables[query.by]
+    const { where, column } = inPeriod(sql, query)
+    const offset = offsetOf(query)
+    const rows = yield* sql`SELECT user_id, ${column} AS value FROM ${sql(table)}
+      WHERE guild_id = ${query.guildId} AND ${where}
+      ORDER BY ${column} DESC, user_id
+      LIMIT ${query.pageSize} OFFSET ${offset}`
+    const entries = yield* Schema.decodeUnknown(Schema.Array(MemberRow))(rows)
+    const first = entries[0]
+    if (first === undefined) return []
+
+    // Positions from the page itself: an entry that differs from the one before has every
+    // member ahead of it before it; only a first entry after page 1 may be mid-tie.
+    let position = offset === 0 ? 1 : 1 + (yield* countAhead(sql, table, query, first.value))
+    return entries.map((entry, index) => {
+      const previous = entries[index - 1]
+      if (previous !== undefined && previous.value !== entry.value) position = offset + index + 1
+      return { userId: entry.userId, value: entry.value, position }
+    })
+  })
+
+/** A member's value in a period (zero when the stored key is not the current one). */
+export const valueOf = (
+  query: Query & { readonly by: Ranking; readonly userId: Snowflake },
+): Effect.Effect<number, Failure, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const { where, column } = inPeriod(sql, query)
+    const rows = yield* sql`SELECT ${column} AS value FROM ${sql(memberTables[query.by])}
+      WHERE guild_id = ${query.guildId} AND user_id = ${query.userId} AND ${where}`
+    const [row] = yield* Schema.decodeUnknown(Schema.Array(Schema.Struct({ value: Counter })))(rows)
+    return row?.value ?? 0
+  })
+
+/** A member's position: 1 + members strictly ahead; `null` with nothing in the period. */
+export const position = (
+  query: Query & { readonly by: Ranking; readonly userId: Snowflake },
+): Effect.Effect<number | null, Failure, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const value = yield* valueOf(query)
+    if (value <= 0) return null
+    return 1 + (yield* countAhead(sql, memberTables[query.by], query, value))
+  })
+
+/** Every ranking's value for one member in every period (zero when the key is stale). */
+export const memberValues = (
+  guildId: Snowflake,
+  userId: Snowflake,
+  keys: PeriodKeys,
+): Effect.Effect<Record<Ranking, Record<Period, number>>, Failure, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const rankings = Object.keys(memberTables) as Array<Ranking>
+    const values = yield* Effect.forEach(
+      rankings,
+      (by) =>
+        Effect.forEach(periods, (period) => valueOf({ guildId, userId, by, period, keys }), {
+          concurrency: 1,
+        }),
+      { concurrency: 3 },
+    )
+    return Object.fromEntries(
+      rankings.map((by, i) => [
+        by,
+        Object.fromEntries(periods.map((period, j) => [period, values[i]?.[j] ?? 0])),
+      ]),
+    ) as Record<Ranking, Record<Period, number>>
+  })
+
+/** One page of the guild's channels by text messages or voice minutes in a period. */
+export const topChannels = (
+  query: Query & Page & { readonly by: ChannelStatistic },
+): Effect.Effect<ReadonlyArray<ChannelEntry>, Failure, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const { where, column } = inPeriod(sql, query)
+    const rows = yield* sql`SELECT channel_id, ${column} AS value
+      FROM ${sql(channelTables[query.by].perChannel)}
+      WHERE guild_id = ${query.guildId} AND ${where}
+      ORDER BY ${column} DESC, channel_id
+      LIMIT ${query.pageSize} OFFSET ${offsetOf(query)}`
+    return yield* Schema.decodeUnknown(Schema.Array(ChannelRow))(rows)
+  })
+
+/** One page of a member's channels by text messages or voice minutes in a period. */
+export const memberChannels = (
+  query: Query & Page & { readonly by: ChannelStatistic; readonly userId: Snowflake },
+): Effect.Effect<ReadonlyArray<ChannelEntry>, Failure, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const { where, column } = inPeriod(sql, query)
+    const rows = yield* sql`SELECT channel_id, ${column} AS value
+      FROM ${sql(channelTables[query.by].perMember)}
+      WHERE guild_id = ${query.guildId} AND user_id = ${query.userId} AND ${where}
+      ORDER BY ${column} DESC, channel_id
+      LIMIT ${query.pageSize} OFFSET ${offsetOf(query)}`
+    return yield* Schema.decodeUnknown(Schema.Array(ChannelRow))(rows)
+  })
+
+/** One page of the members of one channel by text messages or voice minutes in a period. */
+export const topMembersInChannel = (
+  query: Query & Page & { readonly by: ChannelStatistic; readonly channelId: Snowflake },
+): Effect.Effect<ReadonlyArray<Omit<MemberEntry, "position">>, Failure, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const { where, column } = inPeriod(sql, query)
+    // TODO: sorts the channel's rows for periods other than all-time (index covers all-time
+    // only) — remove when a guild's channel with very many members needs it faster.
+    const rows = yield* sql`SELECT user_id, ${column} AS value
+      FROM ${sql(channelTables[query.by].perMember)}
+      WHERE guild_id = ${query.guildId} AND channel_id = ${query.channelId} AND ${where}
+      ORDER BY ${column} DESC, user_id
+      LIMIT ${query.pageSize} OFFSET ${offsetOf(query)}`
+    return yield* Schema.decodeUnknown(Schema.Array(MemberRow))(rows)
+  })
