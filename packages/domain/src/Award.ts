@@ -43,7 +43,7 @@ export type SkipReason = Data.TaggedEnum<{
   BotAuthor: {}
   SystemMessage: { readonly messageType: number }
   UncountedChannel: { readonly channelType: number }
-  SourceDisabled: { readonly source: "text" | "invite" | "vote" }
+  SourceDisabled: { readonly source: "text" | "voice" | "invite" | "vote" }
   ReactionVotingDisabled: {}
   NoXpChannel: { readonly channelId: Snowflake }
   NoXpCategory: { readonly categoryId: Snowflake }
@@ -234,6 +234,34 @@ export const textMessage = (rules: GuildRules, message: TextMessage): Award => {
     at: message.sentAt,
   })
 }
+
+// ---------------------------------------------------------------------------------------------
+// Voice minutes (§2.3)
+
+/**
+ * The award for voice minutes already found eligible (muted, deafened, solo, AFK, no-XP channels
+ * and roles are `VoiceAccounting`'s rules): the member's rate per minute and the bonus-time extra,
+ * counted for the voice channel. Only the guild's voice switch is checked here.
+ */
+export const voiceMinutes = (
+  rules: GuildRules,
+  input: {
+    readonly minutes: number
+    readonly memberRoleIds: ReadonlyArray<Snowflake>
+    readonly channelId: Snowflake
+    readonly at: number
+  },
+): Award =>
+  rules.settings.voiceXp
+    ? counted(rules, {
+        statistic: "voiceMinutes",
+        key: "xpPerVoiceMinute",
+        amount: input.minutes,
+        roleIds: input.memberRoleIds,
+        channelId: input.channelId,
+        at: input.at,
+      })
+    : skip(SkipReason.SourceDisabled({ source: "voice" }))
 
 // ---------------------------------------------------------------------------------------------
 // Votes (§3.5, §2.5)
@@ -442,11 +470,12 @@ export const explain: (reason: SkipReason) => string = SkipReason.$match({
   UncountedChannel: () =>
     "Only messages in text and announcement channels and their threads earn XP.",
   SourceDisabled: ({ source }) =>
-    source === "text"
-      ? "Text XP is turned off on this server."
-      : source === "vote"
-        ? "Voting is turned off on this server."
-        : "Invites are turned off on this server.",
+    ({
+      text: "Text XP is turned off on this server.",
+      voice: "Voice XP is turned off on this server.",
+      vote: "Voting is turned off on this server.",
+      invite: "Invites are turned off on this server.",
+    })[source],
   ReactionVotingDisabled: () => "Voting by reaction is turned off on this server.",
   NoXpChannel: ({ channelId }) => `<#${channelId}> gives no XP.`,
   NoXpCategory: ({ categoryId }) => `Channels in the category <#${categoryId}> give no XP.`,

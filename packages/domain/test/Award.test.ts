@@ -13,6 +13,7 @@ import {
   textMessage,
   toDeltas,
   type Vote,
+  voiceMinutes,
   vote,
   xpPerUnit,
 } from "../src/Award"
@@ -317,6 +318,32 @@ describe("bonus time (§2.3)", () => {
   })
 })
 
+describe("voice minutes (§2.3)", () => {
+  const minutes = (settings: GuildRules, memberRoleIds: ReadonlyArray<Snowflake> = []) =>
+    voiceMinutes(settings, { minutes: 4, memberRoleIds, channelId, at: T })
+
+  it("4 minutes earn 4 × 3 XP in the voice channel, at a role's override when it has one", () => {
+    expect(counted(minutes(rules()))).toMatchObject({
+      statistic: "voiceMinutes",
+      amount: 4,
+      xp: 12,
+      channelId,
+    })
+    expect(counted(minutes(rules(), [voiceRole])).xp).toBe(20)
+  })
+
+  it("during bonus time each minute adds bonusPerVoiceMinute (3) points", () => {
+    const during = rules({ bonusUntil: Math.floor(T / 1000) + 60 })
+    expect(counted(minutes(during))).toMatchObject({ baseXp: 12, bonus: 12, xp: 24 })
+  })
+
+  it("voice XP turned off gives nothing", () => {
+    expect(minutes(rules({ voiceXp: false }))).toEqual(
+      expect.objectContaining({ reason: SkipReason.SourceDisabled({ source: "voice" }) }),
+    )
+  })
+})
+
 const commandVote = (fields: Partial<Vote> = {}): Vote => ({
   via: "command",
   voterId: alice,
@@ -516,6 +543,7 @@ describe("skip reasons read as sentences", () => {
       SkipReason.SourceDisabled({ source: "text" }),
       SkipReason.SourceDisabled({ source: "vote" }),
       SkipReason.SourceDisabled({ source: "invite" }),
+      SkipReason.SourceDisabled({ source: "voice" }),
       SkipReason.ReactionVotingDisabled(),
       SkipReason.NoXpChannel({ channelId }),
       SkipReason.NoXpCategory({ categoryId }),
