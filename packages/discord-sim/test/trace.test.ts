@@ -3,9 +3,17 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
-import { loadTrace, type TraceMessage, toJsonl } from "../src/Trace"
+import { Effect, Either, Schema } from "effect"
+import {
+  fastDecodeMessage,
+  loadTrace,
+  type TraceMessage,
+  TraceMessageSchema,
+  toJsonl,
+} from "../src/Trace"
+import { countTrace } from "../src/TraceCount"
 import { generateTrace } from "../src/TraceGenerator"
+import { worldFromTrace } from "../src/TraceWorld"
 
 const repoRoot = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../../..")
 const sharedTraces = Path.resolve(repoRoot, "../shared/data/traces")
@@ -149,6 +157,50 @@ describe("a bad trace line fails with the file and the line number", () => {
   )
 })
 
+describe("the fast line check agrees with TraceMessageSchema", () => {
+  const badValues: ReadonlyArray<unknown> = [
+    undefined,
+    null,
+    "",
+    "12",
+    "0",
+    "01",
+    "abc",
+    "123456789012345678901",
+    -1,
+    1.5,
+    Number.NaN,
+    true,
+    {},
+    [],
+  ]
+  const fields = Object.keys(message({ reply_to_author: "300000000000000002" }))
+
+  it("on every field set to a wrong or edge value, it accepts exactly what the schema accepts", () => {
+    const decode = Schema.decodeUnknownEither(TraceMessageSchema)
+    let compared = 0
+    for (const field of fields) {
+      for (const value of [...badValues, 0, 7, "300000000000000009"]) {
+        const json: Record<string, unknown> = {
+          ...message({ reply_to_author: "3000000000000002" }),
+        }
+        if (value === undefined) delete json[field]
+        else json[field] = value
+        const bySchema = decode(json)
+        const byHand = fastDecodeMessage(json)
+        expect(byHand === undefined, `${field} = ${JSON.stringify(value)}`).toBe(
+          Either.isLeft(bySchema),
+        )
+        if (byHand !== undefined && Either.isRight(bySchema)) {
+          expect(byHand).toEqual(bySchema.right)
+        }
+        compared++
+      }
+    }
+    expect(compared).toBe(fields.length * (badValues.length + 3))
+  })
+})
+
 const hasMeshcore = Fs.existsSync(meshcore)
 describe("the shared MeshCore trace", () => {
   it.effect.skipIf(!hasMeshcore)(
@@ -161,6 +213,7 @@ describe("the shared MeshCore trace", () => {
           Fs.readFileSync(Path.join(sharedTraces, "meshcore-threads-2025.meta.json"), "utf8"),
         ) as {
           counts: { messages: number; authors: number; channels: number; threads: number }
+          msg_type_histogram: Record<string, number>
         }
         const started = performance.now()
         const trace = yield* loadTrace(meshcore)
@@ -178,8 +231,28 @@ describe("the shared MeshCore trace", () => {
         expect(channels.size).toBe(meta.counts.channels)
         expect(threads.size).toBe(meta.counts.threads)
         expect(threads.size).toBe(576)
-        // Generous for a shared CI machine; about half a second when idle.
+        const histogram: Record<string, number> = {}
+        for (const event of trace.events) {
+          histogram[event.msg_type] = (histogram[event.msg_type] ?? 0) + 1
+        }
+        expect(histogram).toEqual(meta.msg_type_histogram)
+        // Generous for a shared CI machine; a few hundred milliseconds when idle.
         expect(millis).toBeLessThan(10_000)
+
+        const world = worldFromTrace(trace, { startMillis: Date.parse("2026-01-01T00:00:00Z") })
+        const [guild] = world.guilds
+        expect(world.guilds).toHaveLength(1)
+        expect(guild!.members).toHaveLength(meta.counts.authors)
+        expect(guild!.threads).toHaveLength(meta.counts.threads)
+        const channelIds = new Set(guild!.channels.map((channel) => channel.id))
+        expect(guild!.threads.every((thread) => channelIds.has(thread.parent_id))).toBe(true)
+        const announced = world.messages.filter((m) => m.announceThreadFirst !== undefined)
+        expect(announced).toHaveLength(meta.counts.threads)
+        expect(new Set(world.messages.map((m) => m.id)).size).toBe(meta.counts.messages)
+
+        // No bots in this trace: every default message and reply counts.
+        const histogramOf = (type: number) => meta.msg_type_histogram[String(type)] ?? 0
+        expect(countTrace(trace).totals.textMessages).toBe(histogramOf(0) + histogramOf(19))
       }),
   )
 })
