@@ -4,26 +4,11 @@
  * to try in order. Pure: the caller says which channels exist and may be posted in.
  */
 import { Array as Arr, Option } from "effect"
-import type { GuildSettings, RoleSettings } from "./GuildSettings"
+import type { GuildSettings } from "./GuildSettings"
 import type { Snowflake } from "./Snowflake"
+import { type ChangedRole, levelUpNotice } from "./Template"
 
-/** The guild settings a notice reads; a whole `GuildSettings` will do. Messages are "" when unset. */
-export type NoticeSettings = Pick<
-  GuildSettings,
-  | "levelupMessage"
-  | "roleAssignMessage"
-  | "roleDeassignMessage"
-  | "notifyLevelupWithRole"
-  | "notifyLevelupCurrentChannel"
-  | "levelupChannelId"
-  | "notifyLevelupDm"
->
-
-/** A level role that was added or removed, with its own messages ("" = the guild's). */
-export interface ChangedRole
-  extends Pick<RoleSettings, "roleId" | "assignMessage" | "deassignMessage"> {
-  readonly name: string
-}
+export type { ChangedRole } from "./Template"
 
 export interface LevelChange {
   readonly userId: Snowflake
@@ -35,7 +20,7 @@ export interface LevelChange {
   /** Roles the reconciliation really added and removed, in the order to mention them. */
   readonly rolesAdded: ReadonlyArray<ChangedRole>
   readonly rolesRemoved: ReadonlyArray<ChangedRole>
-  readonly settings: NoticeSettings
+  readonly settings: GuildSettings
   /** The member's own opt-in for direct messages. */
   readonly memberNotifyLevelupDm: boolean
   /** Where the member last wrote a counted message, if known. */
@@ -67,65 +52,29 @@ export interface LevelUpNotice {
 /** A Components V2 text display holds at most this many characters. */
 export const MAX_TEXT_LENGTH = 4000
 
-// TODO: fill with the domain's `Template` module — remove when it lands.
-const fill = (template: string, values: ReadonlyMap<string, string>): string =>
-  template.replace(/<([a-z]+)>/g, (tag, name: string) => values.get(name) ?? tag)
-
-const memberValues = (change: LevelChange): ReadonlyMap<string, string> =>
-  new Map([
-    ["mention", `<@${change.userId}>`],
-    ["name", change.username],
-    ["level", String(change.newLevel)],
-    ["servername", change.guildName],
-  ])
-
-const roleMessage = (
-  template: string,
-  role: ChangedRole,
-  member: ReadonlyMap<string, string>,
-): Option.Option<string> =>
-  template === ""
-    ? Option.none()
-    : Option.some(
-        fill(
-          template,
-          new Map([
-            ...member,
-            ["rolename", role.name],
-            ["role", role.name],
-            ["rolemention", `<@&${role.roleId}>`],
-          ]),
-        ),
-      )
-
 /**
- * The notice's text: the guild's level-up message (when set, and either `notifyLevelupWithRole`
- * or no role message exists), then a message per added role (its own, else the guild's) and per
- * removed role likewise, joined with newlines. Tags are filled in one pass, so a filled-in name
- * that looks like a tag stays as it is. `None` when no part exists: a silent level-up.
+ * The notice's text (`Template.levelUpNotice`: the level-up message and the changed roles'
+ * messages, filled in one pass), cut to what Discord shows. `None` when no part exists: a silent
+ * level-up.
  */
-export const text = (change: LevelChange): Option.Option<string> => {
-  const { settings } = change
-  const member = memberValues(change)
-  const roleMessages = Arr.getSomes([
-    ...change.rolesAdded.map((role) =>
-      roleMessage(role.assignMessage || settings.roleAssignMessage, role, member),
+export const text = (change: LevelChange): Option.Option<string> =>
+  Option.fromNullable(
+    levelUpNotice({
+      settings: change.settings,
+      member: {
+        userId: change.userId,
+        name: change.username,
+        level: change.newLevel,
+        serverName: change.guildName,
+      },
+      added: change.rolesAdded,
+      removed: change.rolesRemoved,
+    }),
+  ).pipe(
+    Option.map((joined) =>
+      joined.length > MAX_TEXT_LENGTH ? `${joined.slice(0, MAX_TEXT_LENGTH - 1)}…` : joined,
     ),
-    ...change.rolesRemoved.map((role) =>
-      roleMessage(role.deassignMessage || settings.roleDeassignMessage, role, member),
-    ),
-  ])
-  const includeLevelup =
-    settings.levelupMessage !== "" && (settings.notifyLevelupWithRole || roleMessages.length === 0)
-  const parts = includeLevelup
-    ? [fill(settings.levelupMessage, member), ...roleMessages]
-    : roleMessages
-  if (parts.length === 0) return Option.none()
-  const joined = parts.join("\n")
-  return Option.some(
-    joined.length > MAX_TEXT_LENGTH ? `${joined.slice(0, MAX_TEXT_LENGTH - 1)}…` : joined,
   )
-}
 
 /**
  * Where to post, in order, leaving out what is switched off or cannot be posted in: the member's

@@ -1,12 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Option } from "effect"
-import { defaults } from "../src/GuildSettings"
+import { defaultRoleSettings, defaults, type GuildSettings } from "../src/GuildSettings"
 import {
   type ChangedRole,
   decide,
   type LevelChange,
   MAX_TEXT_LENGTH,
-  type NoticeSettings,
   targets,
   text,
 } from "../src/LevelUpNotice"
@@ -17,31 +16,17 @@ const general = unsafeMake("2001")
 const levelups = unsafeMake("2002")
 const deleted = unsafeMake("2003")
 
-const roleA: ChangedRole = {
-  roleId: unsafeMake("3001"),
-  name: "Regular",
-  assignMessage: "",
-  deassignMessage: "",
-}
-const roleB: ChangedRole = {
-  roleId: unsafeMake("3002"),
-  name: "Veteran",
-  assignMessage: "",
-  deassignMessage: "",
-}
+const role = (
+  roleId: string,
+  name: string,
+  messages: { assignMessage?: string; deassignMessage?: string } = {},
+): ChangedRole => ({ name, settings: { ...defaultRoleSettings(unsafeMake(roleId)), ...messages } })
 
-const silent: NoticeSettings = {
-  levelupMessage: "",
-  roleAssignMessage: "",
-  roleDeassignMessage: "",
-  notifyLevelupWithRole: true,
-  notifyLevelupCurrentChannel: false,
-  levelupChannelId: null,
-  notifyLevelupDm: false,
-}
+const roleA = role("3001", "Regular")
+const roleB = role("3002", "Veteran")
 
 const change = (
-  overrides: Partial<Omit<LevelChange, "settings">> & { settings?: Partial<NoticeSettings> } = {},
+  overrides: Partial<Omit<LevelChange, "settings">> & { settings?: Partial<GuildSettings> } = {},
 ): LevelChange => ({
   userId: member,
   username: "alice",
@@ -55,7 +40,7 @@ const change = (
   canPostIn: (channelId) => channelId !== deleted,
   ...overrides,
   settings: {
-    ...silent,
+    ...defaults,
     levelupChannelId: levelups,
     levelupMessage: "<mention> reached level <level>",
     ...overrides.settings,
@@ -102,7 +87,10 @@ describe("the text", () => {
     const filled = text(
       change({
         settings: { roleAssignMessage: "You got <rolename>" },
-        rolesAdded: [{ ...roleA, assignMessage: "Welcome to <rolemention>, <name>" }, roleB],
+        rolesAdded: [
+          role("3001", "Regular", { assignMessage: "Welcome to <rolemention>, <name>" }),
+          roleB,
+        ],
       }),
     )
     expect(filled).toEqual(
@@ -155,7 +143,7 @@ describe("the text", () => {
         username: "<mention>",
         guildName: "<level>",
         settings: { levelupMessage: "<name> on <servername>", roleAssignMessage: "<rolename>" },
-        rolesAdded: [{ ...roleA, name: "<mention>" }],
+        rolesAdded: [role("3001", "<mention>")],
       }),
     )
     expect(filled).toEqual(Option.some("<mention> on <level>\n<mention>"))
