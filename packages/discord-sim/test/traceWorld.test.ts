@@ -6,6 +6,7 @@ import { Effect } from "effect"
 import { loadTrace, makeTrace, type Trace, type TraceMessage } from "../src/Trace"
 import { generateTrace } from "../src/TraceGenerator"
 import { type TraceWorld, worldFromTrace } from "../src/TraceWorld"
+import type { WorldSpec } from "../src/World"
 
 const fixtures = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "fixtures")
 const START = Date.parse("2026-11-01T00:00:00Z")
@@ -163,5 +164,11 @@ describe("worldFromTrace keeps the trace's ids and makes every reference resolva
     const world = worldFromTrace(trace)
     expect(world.startMillis).toBeGreaterThanOrEqual(before - 60_000)
     expect(world.startMillis).toBeLessThanOrEqual(Date.now() - 60_000)
+  })
+
+  it("the world is a WorldSpec the simulator core accepts (checked by the compiler)", () => {
+    const world = worldFromTrace(generateTrace({ seed: 1, messages: 500 }), { startMillis: START })
+    const spec: WorldSpec = world
+    expect(spec.messages).toHaveLength(500)
   })
 })
