@@ -27,8 +27,38 @@ const dayKey = (year: number, month: number, day: number): number =>
 /**
  * The keys of the periods containing `instantMillis` in `timeZone` (IANA name; throws on an
  * unknown one, so validate settings first) with weeks starting on `weekStartsOn`.
+ *
+ * Remembers the last answer per zone and week start for one UTC minute: keys cannot change within
+ * a minute since 1980 (every zone's offset is a whole number of minutes), and asking `Intl` costs
+ * tens of microseconds, which every counted message would pay.
  */
 export const periodKeys = (
+  instantMillis: number,
+  timeZone: string,
+  weekStartsOn: Weekday | number,
+): PeriodKeys => {
+  if (instantMillis < WHOLE_MINUTE_OFFSETS_SINCE) {
+    return periodKeysUncached(instantMillis, timeZone, weekStartsOn)
+  }
+  const minute = Math.floor(instantMillis / MINUTE_MILLIS)
+  const cacheKey = `${weekStartsOn}/${timeZone}`
+  const cached = lastMinute.get(cacheKey)
+  if (cached !== undefined && cached.minute === minute) return cached.keys
+
+  const keys = periodKeysUncached(instantMillis, timeZone, weekStartsOn)
+  if (lastMinute.size >= MAX_CACHED_ZONES) lastMinute.clear()
+  lastMinute.set(cacheKey, { minute, keys })
+  return keys
+}
+
+const MINUTE_MILLIS = 60_000
+const MAX_CACHED_ZONES = 4_096
+// Before the 1970s some zones still kept local mean time with offsets in seconds.
+const WHOLE_MINUTE_OFFSETS_SINCE = Date.UTC(1980, 0, 1)
+const lastMinute = new Map<string, { readonly minute: number; readonly keys: PeriodKeys }>()
+
+/** `periodKeys` computed afresh through Effect's zoned `DateTime`. */
+export const periodKeysUncached = (
   instantMillis: number,
   timeZone: string,
   weekStartsOn: Weekday | number,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck } from "effect"
-import { applyToCounter, isTimeZone, periodKeys } from "../src/PeriodKey"
+import { applyToCounter, isTimeZone, periodKeys, periodKeysUncached } from "../src/PeriodKey"
 
 const HOUR = 3_600_000
 const MINUTE = 60_000
@@ -137,6 +137,27 @@ describe("period keys: laws over random instants and zones", () => {
       expect(week).toBeLessThanOrEqual(day)
       expect(new Date(toUtc(week)).getUTCDay()).toBe(weekStartsOn)
       expect((toUtc(day) - toUtc(week)) / 86_400_000).toBeLessThanOrEqual(6)
+    },
+  )
+
+  it.prop(
+    "the per-minute memo answers exactly what a fresh computation does, in any order of calls",
+    [
+      FastCheck.array(
+        FastCheck.tuple(instant, FastCheck.integer({ min: -2, max: 2 }), zone, weekStart),
+        { maxLength: 20 },
+      ),
+    ],
+    ([calls]) => {
+      for (const [at, shift, timeZone, weekStartsOn] of calls) {
+        // Neighbouring instants around minute edges, where a stale memo would show.
+        const edge = Math.floor(at / MINUTE) * MINUTE + shift
+        for (const instantMillis of [at, edge, edge - 1]) {
+          expect(periodKeys(instantMillis, timeZone, weekStartsOn)).toEqual(
+            periodKeysUncached(instantMillis, timeZone, weekStartsOn),
+          )
+        }
+      }
     },
   )
 
