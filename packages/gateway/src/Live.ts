@@ -1,0 +1,35 @@
+/**
+ * The gateway's layer graph, composed once: manager client and DB shard clients, the counting
+ * core, guild state and the session store, the Discord connection, the dispatch loop, the HTTP
+ * endpoints and the heartbeat. Config comes from the environment (or the caller's provider).
+ */
+import { layerConfig as managerClientLayer } from "@tally/manager/ManagerClient"
+import { layer as shardClientsLayer } from "@tally/sql/ShardClients"
+import { Layer } from "effect"
+import * as CountingCore from "./CountingCore"
+import * as Discord from "./Discord"
+import * as Dispatch from "./Dispatch"
+import * as GuildState from "./GuildState"
+import * as Heartbeat from "./Heartbeat"
+import * as HttpServer from "./HttpServer"
+import * as Session from "./Session"
+
+/** Where session, spill, dead-letter and waiting files live. */
+export const defaultStateDirectory = ".tally"
+
+export const layer = (
+  options: {
+    readonly stateDirectory?: string
+    readonly dispatch?: Partial<Dispatch.DispatchOptions>
+  } = {},
+) => {
+  const directory = options.stateDirectory ?? defaultStateDirectory
+  const infrastructure = Layer.mergeAll(managerClientLayer, shardClientsLayer())
+  const core = CountingCore.layerWith({ directory }).pipe(Layer.provideMerge(infrastructure))
+  const state = Layer.mergeAll(GuildState.layer, Session.layer(directory))
+  const connection = Discord.layer.pipe(Layer.provideMerge(state))
+  const dispatching = Dispatch.layer(options.dispatch).pipe(
+    Layer.provideMerge(Layer.merge(connection, core)),
+  )
+  return Layer.mergeAll(HttpServer.layer, Heartbeat.layer).pipe(Layer.provideMerge(dispatching))
+}
