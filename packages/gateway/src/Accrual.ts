@@ -1,0 +1,127 @@
+/**
+ * The one accrual path, for every source (text messages, voice minutes, invites, votes, bonus):
+ * an award's amounts become activity deltas in the guild's time zone, buffered together with the
+ * member's new total in one atomic step; a level change is published for the level-up jobs.
+ */
+import type { ActivityDelta } from "@tally/domain/ActivityDelta"
+import * as Award from "@tally/domain/Award"
+import * as LevelCurve from "@tally/domain/LevelCurve"
+import * as PeriodKey from "@tally/domain/PeriodKey"
+import type { Snowflake } from "@tally/domain/Snowflake"
+import { Context, Effect, Layer, Option, PubSub } from "effect"
+import { ActivityBuffer, type Totals } from "./ActivityBuffer"
+import { MemberTotals } from "./MemberTotals"
+
+/** What one event earned one member: a counted award of the domain's decision. */
+export interface AccrualInput {
+  readonly dbShardId: number
+  readonly guildId: Snowflake
+  readonly userId: Snowflake
+  readonly award: Award.Counted
+  /** Accounting time (epoch ms): the event's own time; it picks the periods. */
+  readonly at: number
+  readonly settings: {
+    readonly timeZone: string
+    readonly weekStartsOn: number
+    readonly levelFactor: number
+  }
+  /** Where a level-up notice for this event may go (the actual channel, thread included). */
+  readonly noticeChannelId?: Snowflake | null
+}
+
+/** A member's level changed (up or down); the level-up jobs consume these. */
+export interface LevelChange {
+  readonly dbShardId: number
+  readonly guildId: Snowflake
+  readonly userId: Snowflake
+  readonly oldXp: number
+  readonly newXp: number
+  readonly oldLevel: number
+  readonly newLevel: number
+  readonly levelFactor: number
+  readonly noticeChannelId: Snowflake | null
+  readonly at: number
+}
+
+export class Accrual extends Context.Tag("@tally/gateway/Accrual")<
+  Accrual,
+  {
+    /** Accrues once the member's total is loaded (loading it first if needed). */
+    readonly accrue: (input: AccrualInput) => Effect.Effect<Totals>
+    /** Accrues only if the member's total is loaded already; None (nothing changed) otherwise. */
+    readonly accrueIfLoaded: (input: AccrualInput) => Effect.Effect<Option.Option<Totals>>
+    readonly ensureLoaded: (
+      dbShardId: number,
+      guildId: Snowflake,
+      userId: Snowflake,
+    ) => Effect.Effect<void>
+    readonly levelChanges: PubSub.PubSub<LevelChange>
+  }
+>() {}
+
+/** The deltas of one accrual, for the periods of `at` in the guild's time zone. */
+export const deltasOf = (input: AccrualInput): ReadonlyArray<ActivityDelta> =>
+  Award.toDeltas(input.award, {
+    guildId: input.guildId,
+    userId: input.userId,
+    keys: PeriodKey.periodKeys(input.at, input.settings.timeZone, input.settings.weekStartsOn),
+  })
+
+export const make = Effect.gen(function* () {
+  const buffer = yield* ActivityBuffer
+  const totals = yield* MemberTotals
+  const levelChanges = yield* PubSub.unbounded<LevelChange>()
+
+  const publish = (input: AccrualInput, result: Totals) => {
+    const levelFactor = input.settings.levelFactor
+    const oldLevel = LevelCurve.level(result.oldTotal, levelFactor)
+    const newLevel = LevelCurve.level(result.newTotal, levelFactor)
+    return oldLevel === newLevel
+      ? Effect.void
+      : PubSub.publish(levelChanges, {
+          dbShardId: input.dbShardId,
+          guildId: input.guildId,
+          userId: input.userId,
+          oldXp: result.oldTotal,
+          newXp: result.newTotal,
+          oldLevel,
+          newLevel,
+          levelFactor,
+          noticeChannelId: input.noticeChannelId ?? null,
+          at: input.at,
+        })
+  }
+
+  const accrueIfLoaded = (input: AccrualInput) =>
+    buffer
+      .accrue(input.dbShardId, input.guildId, input.userId, deltasOf(input), input.award.xp)
+      .pipe(
+        Effect.tap(
+          Option.match({ onNone: () => Effect.void, onSome: (result) => publish(input, result) }),
+        ),
+      )
+
+  const accrue = (input: AccrualInput): Effect.Effect<Totals> =>
+    Effect.flatMap(accrueIfLoaded(input), (result) =>
+      Option.match(result, {
+        onSome: Effect.succeed,
+        onNone: () =>
+          Effect.zipRight(
+            totals.ensureLoaded(input.dbShardId, input.guildId, input.userId),
+            accrue(input),
+          ),
+      }),
+    )
+
+  return {
+    accrue,
+    accrueIfLoaded,
+    ensureLoaded: totals.ensureLoaded,
+    levelChanges,
+  } satisfies Context.Tag.Service<Accrual>
+})
+
+export const layer: Layer.Layer<Accrual, never, ActivityBuffer | MemberTotals> = Layer.effect(
+  Accrual,
+  make,
+)

@@ -1,0 +1,196 @@
+/**
+ * The activity buffer of each DB shard: merged activity deltas waiting for the flusher, and beside
+ * them the in-memory all-time XP of every member seen on that shard. Both sit in ONE `Ref` per DB
+ * shard, so an accrual changes the buffer and the member's total in one atomic step and returns
+ * the old and new totals.
+ *
+ * The rule that keeps totals exact: a member's total is installed (from the DB shard, see
+ * `MemberTotals`) before the first delta of that member is accrued in this process, and never
+ * reloaded. So no delta of the member is buffered or in flight when its total is read, and every
+ * later delta is added to the total exactly once, in the same step that buffers it.
+ */
+import * as ActivityDelta from "@tally/domain/ActivityDelta"
+import type { Snowflake } from "@tally/domain/Snowflake"
+import { Clock, Context, Effect, HashMap, Layer, Option, Queue, Ref } from "effect"
+
+export interface ShardBuffer {
+  readonly deltas: HashMap.HashMap<string, ActivityDelta.ActivityDelta>
+  /** When the oldest delta still in `deltas` was accrued (epoch ms), or null when empty. */
+  readonly oldestAt: number | null
+  /** All-time XP per member (`guildId/userId`): the DB's value at load plus everything since. */
+  readonly totals: HashMap.HashMap<string, number>
+}
+
+export interface Totals {
+  readonly oldTotal: number
+  readonly newTotal: number
+}
+
+/** What one swap takes out of a buffer. */
+export interface Swapped {
+  readonly deltas: ReadonlyArray<ActivityDelta.ActivityDelta>
+  readonly oldestAt: number
+}
+
+export const memberKey = (guildId: Snowflake, userId: Snowflake): string => `${guildId}/${userId}`
+
+export class ActivityBuffer extends Context.Tag("@tally/gateway/ActivityBuffer")<
+  ActivityBuffer,
+  {
+    /**
+     * Merges `deltas` into the DB shard's buffer and adds `xp` to the member's total, in one
+     * step. None (and nothing changed) when the member's total is not loaded yet.
+     */
+    readonly accrue: (
+      dbShardId: number,
+      guildId: Snowflake,
+      userId: Snowflake,
+      deltas: ReadonlyArray<ActivityDelta.ActivityDelta>,
+      xp: number,
+    ) => Effect.Effect<Option.Option<Totals>>
+    readonly hasTotal: (
+      dbShardId: number,
+      guildId: Snowflake,
+      userId: Snowflake,
+    ) => Effect.Effect<boolean>
+    readonly totalOf: (
+      dbShardId: number,
+      guildId: Snowflake,
+      userId: Snowflake,
+    ) => Effect.Effect<Option.Option<number>>
+    /** Installs loaded totals; a total already present is kept (it is newer than any load). */
+    readonly installTotals: (
+      dbShardId: number,
+      totals: Iterable<readonly [key: string, alltime: number]>,
+    ) => Effect.Effect<void>
+    /** Takes the DB shard's deltas out, leaving an empty buffer; None when it was empty. */
+    readonly swap: (dbShardId: number) => Effect.Effect<Option.Option<Swapped>>
+    readonly dbShardIds: Effect.Effect<ReadonlyArray<number>>
+    readonly stats: Effect.Effect<{ readonly rows: number; readonly oldestAt: number | null }>
+    /** DB shard ids whose buffer passed the size threshold (the flusher takes them early). */
+    readonly full: Queue.Dequeue<number>
+  }
+>() {}
+
+export interface Options {
+  /** A buffer with this many rows asks for an early flush. */
+  readonly fullAt?: number
+}
+
+const empty: ShardBuffer = { deltas: HashMap.empty(), oldestAt: null, totals: HashMap.empty() }
+
+export const make = (options: Options = {}) =>
+  Effect.gen(function* () {
+    const fullAt = options.fullAt ?? 20_000
+    const full = yield* Queue.sliding<number>(256)
+    const buffers = new Map<number, Ref.Ref<ShardBuffer>>()
+
+    const bufferOf = (dbShardId: number): Ref.Ref<ShardBuffer> => {
+      let buffer = buffers.get(dbShardId)
+      if (buffer === undefined) {
+        buffer = Ref.unsafeMake(empty)
+        buffers.set(dbShardId, buffer)
+      }
+      return buffer
+    }
+
+    const accrue = (
+      dbShardId: number,
+      guildId: Snowflake,
+      userId: Snowflake,
+      deltas: ReadonlyArray<ActivityDelta.ActivityDelta>,
+      xp: number,
+    ) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Ref.modify(bufferOf(dbShardId), (state): [Option.Option<Totals>, ShardBuffer] => {
+          const key = memberKey(guildId, userId)
+          const oldTotal = HashMap.get(state.totals, key)
+          if (Option.isNone(oldTotal)) return [Option.none(), state]
+          let merged = state.deltas
+          for (const delta of deltas) {
+            merged = HashMap.modifyAt(merged, ActivityDelta.key(delta), (current) =>
+              Option.some(
+                Option.match(current, {
+                  onNone: () => delta,
+                  onSome: (buffered) => ActivityDelta.merge(buffered, delta),
+                }),
+              ),
+            )
+          }
+          const newTotal = oldTotal.value + xp
+          return [
+            Option.some({ oldTotal: oldTotal.value, newTotal }),
+            {
+              deltas: merged,
+              oldestAt: state.oldestAt ?? (deltas.length > 0 ? now : null),
+              totals: HashMap.set(state.totals, key, newTotal),
+            },
+          ]
+        }),
+      ).pipe(
+        Effect.tap(() =>
+          Ref.get(bufferOf(dbShardId)).pipe(
+            Effect.flatMap((state) =>
+              HashMap.size(state.deltas) >= fullAt ? Queue.offer(full, dbShardId) : Effect.void,
+            ),
+          ),
+        ),
+      )
+
+    const totalOf = (dbShardId: number, guildId: Snowflake, userId: Snowflake) =>
+      Effect.map(Ref.get(bufferOf(dbShardId)), (state) =>
+        HashMap.get(state.totals, memberKey(guildId, userId)),
+      )
+
+    const hasTotal = (dbShardId: number, guildId: Snowflake, userId: Snowflake) =>
+      Effect.map(totalOf(dbShardId, guildId, userId), Option.isSome)
+
+    const installTotals = (dbShardId: number, totals: Iterable<readonly [string, number]>) =>
+      Ref.update(bufferOf(dbShardId), (state) => {
+        let next = state.totals
+        for (const [key, alltime] of totals) {
+          if (!HashMap.has(next, key)) next = HashMap.set(next, key, alltime)
+        }
+        return { ...state, totals: next }
+      })
+
+    const swap = (dbShardId: number) =>
+      Ref.modify(bufferOf(dbShardId), (state): [Option.Option<Swapped>, ShardBuffer] =>
+        state.oldestAt === null || HashMap.isEmpty(state.deltas)
+          ? [Option.none(), state]
+          : [
+              Option.some({ deltas: [...HashMap.values(state.deltas)], oldestAt: state.oldestAt }),
+              { deltas: HashMap.empty(), oldestAt: null, totals: state.totals },
+            ],
+      )
+
+    const dbShardIds = Effect.sync(() => [...buffers.keys()].sort((a, b) => a - b))
+
+    const stats = Effect.forEach(buffers.values(), Ref.get).pipe(
+      Effect.map((states) => {
+        let rows = 0
+        let oldestAt: number | null = null
+        for (const state of states) {
+          rows += HashMap.size(state.deltas)
+          if (state.oldestAt !== null && (oldestAt === null || state.oldestAt < oldestAt)) {
+            oldestAt = state.oldestAt
+          }
+        }
+        return { rows, oldestAt }
+      }),
+    )
+
+    return {
+      accrue,
+      hasTotal,
+      totalOf,
+      installTotals,
+      swap,
+      dbShardIds,
+      stats,
+      full,
+    } satisfies Context.Tag.Service<ActivityBuffer>
+  })
+
+export const layer = (options: Options = {}): Layer.Layer<ActivityBuffer> =>
+  Layer.effect(ActivityBuffer, make(options))

@@ -1,0 +1,328 @@
+/**
+ * Counts text messages: the guild's context, the domain's award decision, the accrual. Events of
+ * a guild whose route or settings are not known yet wait in its bounded queue, in order.
+ */
+import * as Award from "@tally/domain/Award"
+import {
+  type Snowflake,
+  Snowflake as SnowflakeSchema,
+  timestampMillis,
+} from "@tally/domain/Snowflake"
+import { Cause, Context, Effect, FiberMap, Layer, Option, Schema } from "effect"
+import { Accrual } from "./Accrual"
+import { GuildContext, type GuildContextData } from "./GuildContext"
+import * as Metrics from "./Metrics"
+import { SeenMessages } from "./SeenMessages"
+import { Spill } from "./Spill"
+
+/** What the counter needs of one `MESSAGE_CREATE`. */
+export interface MessageEvent {
+  readonly discordShardId: number
+  /** Accounting time is `timestampMillis(messageId)`. */
+  readonly messageId: Snowflake
+  readonly guildId: Snowflake
+  /** The actual channel (the thread's id in a thread). */
+  readonly channelId: Snowflake
+  /** Discord channel type of `channelId`. */
+  readonly channelType: number
+  /** A thread's parent channel (the effective channel), else null. */
+  readonly parentId: Snowflake | null
+  /** The category of the effective channel. */
+  readonly categoryId: Snowflake | null
+  readonly authorId: Snowflake
+  /** Bots and webhooks. */
+  readonly authorBot: boolean
+  readonly messageType: number
+  readonly memberRoleIds: ReadonlyArray<Snowflake>
+}
+
+export class Counter extends Context.Tag("@tally/gateway/Counter")<
+  Counter,
+  {
+    /**
+     * Never fails. Returns once the event is accrued, skipped, or queued behind its guild's
+     * route/settings or its author's total; replayed message ids count once.
+     */
+    readonly countMessage: (event: MessageEvent) => Effect.Effect<void>
+    readonly forgetGuild: (guildId: Snowflake) => Effect.Effect<void>
+    /** Also deletes the role's settings row on the guild's DB shard. */
+    readonly roleDeleted: (guildId: Snowflake, roleId: Snowflake) => Effect.Effect<void>
+    /** Stops the queues and saves the events still waiting (the next start re-queues them). */
+    readonly shutdown: Effect.Effect<{ readonly savedEvents: number }>
+    readonly stats: Effect.Effect<{
+      readonly waitingEvents: number
+      readonly waitingGuilds: number
+    }>
+  }
+>() {}
+
+/** A `MessageEvent` as saved in the waiting file and read back at the next start. */
+export const MessageEventSchema = Schema.Struct({
+  discordShardId: Schema.Int,
+  messageId: SnowflakeSchema,
+  guildId: SnowflakeSchema,
+  channelId: SnowflakeSchema,
+  channelType: Schema.Int,
+  parentId: Schema.NullOr(SnowflakeSchema),
+  categoryId: Schema.NullOr(SnowflakeSchema),
+  authorId: SnowflakeSchema,
+  authorBot: Schema.Boolean,
+  messageType: Schema.Int,
+  memberRoleIds: Schema.Array(SnowflakeSchema),
+})
+
+export interface Options {
+  /** Events one guild may have waiting; more are dropped, logged and counted (default 10,000). */
+  readonly queueCapacity?: number
+}
+
+/** The events of one guild that wait for its context or for an author's total, in order. */
+interface Lane {
+  readonly events: Array<MessageEvent>
+  draining: boolean
+  dropped: number
+}
+
+type Step = "done" | "needsTotal"
+
+export const make = (options: Options = {}) =>
+  Effect.gen(function* () {
+    const contexts = yield* GuildContext
+    const accrual = yield* Accrual
+    const seen = yield* SeenMessages
+    const spill = yield* Spill
+
+    const capacity = options.queueCapacity ?? 10_000
+
+    const lanes = new Map<string, Lane>()
+    const drainers = yield* FiberMap.make<string>()
+    /** When each member's last counted message was sent, per guild. */
+    const lastCounted = new Map<string, Map<string, number>>()
+    let waiting = 0
+    let closed = false
+
+    const setWaiting = (change: number) =>
+      Effect.suspend(() => {
+        waiting += change
+        return Metrics.messagesWaiting(Effect.succeed(waiting))
+      })
+
+    /**
+     * Decides and accrues one event, all at once: nothing is half-done if the caller is
+     * interrupted. `needsTotal`: counted, but the author's total must be loaded first (nothing
+     * changed).
+     */
+    const step = (event: MessageEvent, context: GuildContextData): Effect.Effect<Step> =>
+      Effect.gen(function* () {
+        if (yield* seen.isSeen(event.discordShardId, event.messageId)) {
+          yield* Metrics.messagesSkipped("Duplicate")(Effect.succeed(1))
+          return "done" as const
+        }
+        const sentAt = timestampMillis(event.messageId)
+        const members = lastCounted.get(event.guildId)
+        const last = members?.get(event.authorId) ?? null
+        const award = Award.textMessage(context, { ...event, sentAt, lastCountedAt: last })
+        if (award._tag === "Skipped") {
+          yield* seen.markSeen(event.discordShardId, event.messageId)
+          yield* Metrics.messagesSkipped(award.reason._tag)(Effect.succeed(1))
+          return "done" as const
+        }
+        const accrued = yield* accrual.accrueIfLoaded({
+          dbShardId: context.dbShardId,
+          guildId: event.guildId,
+          userId: event.authorId,
+          award,
+          at: sentAt,
+          settings: context.settings,
+          noticeChannelId: event.channelId,
+        })
+        if (Option.isNone(accrued)) return "needsTotal" as const
+        yield* seen.markSeen(event.discordShardId, event.messageId)
+        if (members === undefined) {
+          lastCounted.set(event.guildId, new Map([[event.authorId, sentAt]]))
+        } else {
+          members.set(event.authorId, Math.max(last ?? sentAt, sentAt))
+        }
+        yield* Metrics.messagesCounted(Effect.succeed(1))
+        return "done" as const
+      }).pipe(Effect.uninterruptible)
+
+    /** Works through one guild's waiting events, in order, until none is left. */
+    const drain = (guildId: Snowflake, lane: Lane): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        while (true) {
+          const finished = yield* Effect.sync(() => {
+            if (lane.events.length > 0) return false
+            lane.draining = false
+            if (lanes.get(guildId) === lane) lanes.delete(guildId)
+            return true
+          })
+          if (finished) {
+            if (lane.dropped > 0) {
+              yield* Effect.logWarning(
+                "guild queue drained; events were dropped while it was full",
+              ).pipe(Effect.annotateLogs({ dropped: lane.dropped, capacity }))
+            }
+            return
+          }
+          const context = yield* contexts.load(guildId)
+          const head = lane.events[0]!
+          const result = yield* step(head, context).pipe(
+            Effect.tap((result) =>
+              result === "done"
+                ? Effect.zipRight(
+                    Effect.sync(() => lane.events.shift()),
+                    setWaiting(-1),
+                  )
+                : Effect.void,
+            ),
+            Effect.uninterruptible,
+          )
+          if (result === "needsTotal") {
+            yield* accrual.ensureLoaded(context.dbShardId, guildId, head.authorId)
+          }
+        }
+      }).pipe(
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.interrupt
+            : Effect.logError("guild queue failed; restarting it", cause).pipe(
+                Effect.zipRight(
+                  Effect.sync(() => {
+                    lane.draining = false
+                  }),
+                ),
+                Effect.zipRight(Effect.suspend(() => startDrain(guildId, lane))),
+              ),
+        ),
+        Effect.annotateLogs({ guildId }),
+      )
+
+    const startDrain = (guildId: Snowflake, lane: Lane): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (lane.draining) return Effect.void
+        lane.draining = true
+        return Effect.asVoid(FiberMap.run(drainers, guildId, drain(guildId, lane)))
+      })
+
+    const enqueue = (event: MessageEvent): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        let lane = lanes.get(event.guildId)
+        if (lane === undefined) {
+          lane = { events: [], draining: false, dropped: 0 }
+          lanes.set(event.guildId, lane)
+        }
+        if (lane.events.length >= capacity) {
+          lane.dropped += 1
+          return Effect.zipRight(
+            Metrics.messagesDropped("QueueFull")(Effect.succeed(1)),
+            lane.dropped === 1
+              ? Effect.logWarning("guild queue full; dropping its new events until it drains").pipe(
+                  Effect.annotateLogs({ guildId: event.guildId, capacity }),
+                )
+              : Effect.void,
+          )
+        }
+        lane.events.push(event)
+        return Effect.zipRight(setWaiting(1), startDrain(event.guildId, lane))
+      })
+
+    const countMessage = (event: MessageEvent): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        yield* Metrics.messagesReceived(Effect.succeed(1))
+        if (!lanes.has(event.guildId)) {
+          const context = contexts.cached(event.guildId)
+          if (Option.isSome(context) && (yield* step(event, context.value)) === "done") return
+        }
+        yield* enqueue(event)
+      }).pipe(
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.interrupt
+            : Effect.logError("message not counted", cause).pipe(
+                Effect.annotateLogs({ guildId: event.guildId, messageId: event.messageId }),
+              ),
+        ),
+      )
+
+    const forgetGuild = (guildId: Snowflake) =>
+      Effect.gen(function* () {
+        yield* FiberMap.remove(drainers, guildId)
+        const lane = lanes.get(guildId)
+        lanes.delete(guildId)
+        lastCounted.delete(guildId)
+        yield* contexts.forget(guildId)
+        if (lane !== undefined && lane.events.length > 0) {
+          yield* setWaiting(-lane.events.length)
+          yield* Metrics.messagesDropped("GuildForgotten")(Effect.succeed(lane.events.length))
+          yield* Effect.logInfo("guild forgotten with events waiting; they are dropped").pipe(
+            Effect.annotateLogs({ guildId, dropped: lane.events.length }),
+          )
+        }
+      })
+
+    const roleDeleted = (guildId: Snowflake, roleId: Snowflake) =>
+      contexts.roleDeleted(guildId, roleId)
+
+    const shutdown = Effect.gen(function* () {
+      if (closed) return { savedEvents: 0 }
+      closed = true
+      yield* FiberMap.clear(drainers)
+      const events = [...lanes.values()].flatMap((lane) => lane.events)
+      lanes.clear()
+      yield* setWaiting(-waiting)
+      const encoded = events.map((event) => Schema.encodeSync(MessageEventSchema)(event))
+      yield* spill
+        .writeWaiting(encoded)
+        .pipe(
+          Effect.catchAll((error) =>
+            Effect.logError("cannot save the waiting events; they are lost").pipe(
+              Effect.annotateLogs({ events: events.length, cause: String(error.cause) }),
+            ),
+          ),
+        )
+      if (events.length > 0) {
+        yield* Effect.logWarning(
+          "events still waiting for their guild saved for the next start",
+        ).pipe(Effect.annotateLogs({ events: events.length, directory: spill.directory }))
+      }
+      return { savedEvents: events.length }
+    }).pipe(Effect.uninterruptible, Effect.withLogSpan("Counter.shutdown"))
+
+    const stats = Effect.sync(() => ({ waitingEvents: waiting, waitingGuilds: lanes.size }))
+
+    // Events that were still waiting at the last shutdown go first, in their order.
+    const saved = yield* spill.readWaiting.pipe(
+      Effect.flatMap((rows) =>
+        Effect.forEach(rows, (row) => Schema.decodeUnknown(MessageEventSchema)(row)),
+      ),
+      Effect.tap(() => spill.writeWaiting([])),
+      Effect.catchAll((error) =>
+        Effect.logError("cannot read the saved waiting events; starting without them").pipe(
+          Effect.annotateLogs({ cause: String(error) }),
+          Effect.as([] as ReadonlyArray<MessageEvent>),
+        ),
+      ),
+    )
+    yield* Effect.forEach(saved, enqueue, { discard: true })
+    if (saved.length > 0) {
+      yield* Effect.log("re-queued events saved at the last shutdown").pipe(
+        Effect.annotateLogs({ events: saved.length }),
+      )
+    }
+
+    yield* Effect.addFinalizer(() => shutdown)
+
+    return {
+      countMessage,
+      forgetGuild,
+      roleDeleted,
+      shutdown,
+      stats,
+    } satisfies Context.Tag.Service<Counter>
+  })
+
+export const layer = (
+  options: Options = {},
+): Layer.Layer<Counter, never, GuildContext | Accrual | SeenMessages | Spill> =>
+  Layer.scoped(Counter, make(options))

@@ -1,0 +1,149 @@
+/**
+ * Loads members' all-time XP from their DB shard into the activity buffer, in batches: first
+ * sights within a few milliseconds share one query per guild. A member's total is loaded once, before
+ * its first accrual in this process (see `ActivityBuffer`), and only after the spill file of the
+ * last run has been written to that DB shard, so the loaded value holds every earlier delta.
+ */
+import type { SqlClient } from "@effect/sql/SqlClient"
+import type { Snowflake } from "@tally/domain/Snowflake"
+import * as Members from "@tally/sql/Members"
+import * as ShardClients from "@tally/sql/ShardClients"
+import { Context, Deferred, Duration, Effect, FiberId, Layer, Queue, Schedule } from "effect"
+import { ActivityBuffer, memberKey } from "./ActivityBuffer"
+import { Flusher } from "./Flusher"
+
+export class MemberTotals extends Context.Tag("@tally/gateway/MemberTotals")<
+  MemberTotals,
+  {
+    /** Returns once the member's total is in the buffer; waits through outages, never fails. */
+    readonly ensureLoaded: (
+      dbShardId: number,
+      guildId: Snowflake,
+      userId: Snowflake,
+    ) => Effect.Effect<void>
+  }
+>() {}
+
+export interface Options {
+  /** The most members one load asks for (default 1000). */
+  readonly maxBatch?: number
+  readonly retryDelay?: Duration.DurationInput
+  readonly maxRetryDelay?: Duration.DurationInput
+}
+
+interface LoadRequest {
+  readonly guildId: Snowflake
+  readonly userId: Snowflake
+  readonly done: Deferred.Deferred<void>
+}
+
+export const make = (options: Options = {}) =>
+  Effect.gen(function* () {
+    const buffer = yield* ActivityBuffer
+    const flusher = yield* Flusher
+    const shards = yield* ShardClients.ShardClients
+    const maxBatch = options.maxBatch ?? 1000
+    const retry = Schedule.exponential(options.retryDelay ?? Duration.millis(200)).pipe(
+      Schedule.union(Schedule.spaced(options.maxRetryDelay ?? Duration.seconds(30))),
+    )
+
+    const queues = new Map<number, Queue.Queue<LoadRequest>>()
+    const inFlight = new Map<string, Deferred.Deferred<void>>()
+
+    const onShard = <A, E>(dbShardId: number, effect: Effect.Effect<A, E, SqlClient>) =>
+      ShardClients.use(dbShardId, effect).pipe(
+        Effect.provideService(ShardClients.ShardClients, shards),
+      )
+
+    const loadGuild = (
+      dbShardId: number,
+      guildId: Snowflake,
+      requests: ReadonlyArray<LoadRequest>,
+    ) =>
+      onShard(
+        dbShardId,
+        Members.loadTotals(
+          guildId,
+          requests.map((request) => request.userId),
+        ),
+      ).pipe(
+        Effect.tapError((error) =>
+          Effect.logWarning("cannot load member totals; retrying").pipe(
+            Effect.annotateLogs({ members: requests.length, reason: String(error._tag) }),
+          ),
+        ),
+        Effect.retry(retry),
+        Effect.orDie,
+        Effect.flatMap((totals) =>
+          buffer.installTotals(
+            dbShardId,
+            [...totals].map(
+              ([userId, stored]) => [memberKey(guildId, userId), stored.alltime] as const,
+            ),
+          ),
+        ),
+        Effect.zipRight(
+          Effect.forEach(requests, (request) => {
+            inFlight.delete(`${dbShardId}/${memberKey(request.guildId, request.userId)}`)
+            return Deferred.succeed(request.done, undefined)
+          }),
+        ),
+        Effect.annotateLogs({ dbShardId, guildId }),
+      )
+
+    const worker = (dbShardId: number, queue: Queue.Queue<LoadRequest>) =>
+      Effect.gen(function* () {
+        const batch = yield* Queue.takeBetween(queue, 1, maxBatch)
+        yield* flusher.spillSettled(dbShardId)
+        const byGuild = new Map<Snowflake, Array<LoadRequest>>()
+        for (const request of batch) {
+          const list = byGuild.get(request.guildId)
+          if (list === undefined) byGuild.set(request.guildId, [request])
+          else list.push(request)
+        }
+        yield* Effect.forEach(
+          byGuild,
+          ([guildId, requests]) => loadGuild(dbShardId, guildId, requests),
+          {
+            concurrency: 4,
+            discard: true,
+          },
+        )
+      }).pipe(
+        Effect.catchAllCause((cause) => Effect.logError("member totals worker failed", cause)),
+        Effect.forever,
+      )
+
+    for (const dbShardId of shards.ids) {
+      const queue = yield* Queue.unbounded<LoadRequest>()
+      queues.set(dbShardId, queue)
+      yield* Effect.forkScoped(worker(dbShardId, queue))
+    }
+
+    const ensureLoaded = (dbShardId: number, guildId: Snowflake, userId: Snowflake) =>
+      Effect.flatMap(buffer.hasTotal(dbShardId, guildId, userId), (loaded) => {
+        if (loaded) return Effect.void
+        const key = `${dbShardId}/${memberKey(guildId, userId)}`
+        const waiting = inFlight.get(key)
+        if (waiting !== undefined) return Deferred.await(waiting)
+        const done = Deferred.unsafeMake<void>(FiberId.none)
+        const queue = queues.get(dbShardId)
+        if (queue === undefined) {
+          return Effect.logError("route to a DB shard that is not configured").pipe(
+            Effect.annotateLogs({ dbShardId, guildId }),
+            Effect.zipRight(Effect.never),
+          )
+        }
+        inFlight.set(key, done)
+        return Queue.offer(queue, { guildId, userId, done }).pipe(
+          Effect.zipRight(Deferred.await(done)),
+        )
+      })
+
+    return { ensureLoaded } satisfies Context.Tag.Service<MemberTotals>
+  })
+
+export const layer = (
+  options: Options = {},
+): Layer.Layer<MemberTotals, never, ActivityBuffer | Flusher | ShardClients.ShardClients> =>
+  Layer.scoped(MemberTotals, make(options))

@@ -1,0 +1,213 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Snowflakes from "@tally/domain/Snowflake"
+import { ManagerClient } from "@tally/manager/ManagerClient"
+import * as Settings from "@tally/sql/Settings"
+import * as ShardClients from "@tally/sql/ShardClients"
+import { Effect, Layer, Option, Scope } from "effect"
+import { Counter } from "../src/Counter"
+import { Flusher } from "../src/Flusher"
+import {
+  coreLayer,
+  databaseUrl,
+  eventually,
+  id,
+  makeDatabases,
+  makeProxy,
+  makeStateDirectory,
+  message,
+  query,
+  startManager,
+} from "./counterFixtures"
+
+const at = Date.UTC(2026, 11, 3, 9, 0, 0)
+const guildA = id(100_000_000_000_000_001n)
+const guildB = id(100_000_000_000_000_002n)
+const guildC = id(100_000_000_000_000_003n)
+const member = (n: number) => id(200_000_000_000_000_000n + BigInt(n))
+
+/** Two DB shards, a manager over them, and the counting core; everything dropped afterwards. */
+const setup = Effect.gen(function* () {
+  const databases = yield* makeDatabases(2)
+  const manager = yield* startManager(databases)
+  const directory = yield* makeStateDirectory
+  const shardUrls = new Map(
+    databases.shardNames.map((name, dbShardId) => [dbShardId, databaseUrl(name)]),
+  )
+  const context = yield* Layer.build(coreLayer({ managerUrl: manager.url, shardUrls, directory }))
+  const counter = context.unsafeMap.get(Counter.key) as Counter["Type"]
+  const flusher = context.unsafeMap.get(Flusher.key) as Flusher["Type"]
+  const routes = context.unsafeMap.get(ManagerClient.key) as ManagerClient["Type"]
+  const shardOf = (guildId: Snowflakes.Snowflake) =>
+    Effect.map(
+      Effect.orDie(routes.guildRoute(guildId)),
+      (dbShardId) => databases.shardNames[dbShardId]!,
+    )
+  return { databases, manager, directory, counter, flusher, routes, shardOf, context }
+})
+
+const xpOf = (shardName: string, guildId: Snowflakes.Snowflake) =>
+  Effect.map(
+    query<{ userId: string; alltime: number }>(
+      shardName,
+      "SELECT user_id, alltime FROM guild_member WHERE guild_id = ? ORDER BY user_id",
+      [guildId],
+    ),
+    (rows) => new Map(rows.map((row) => [String(row.userId), Number(row.alltime)])),
+  )
+
+const textMessagesOf = (shardName: string, guildId: Snowflakes.Snowflake) =>
+  Effect.map(
+    query<{ userId: string; channelId: string; alltime: number }>(
+      shardName,
+      "SELECT user_id, channel_id, alltime FROM text_message WHERE guild_id = ?",
+      [guildId],
+    ),
+    (rows) => rows.map((row) => ({ ...row, alltime: Number(row.alltime) })),
+  )
+
+describe("counting messages gives exact totals in the guild's DB shard", () => {
+  it.scopedLive(
+    "N messages from several members in three guilds: 6 XP each, one text message each",
+    () =>
+      Effect.gen(function* () {
+        const { counter, flusher, shardOf } = yield* setup
+        const expected = new Map<string, number>()
+        for (let index = 0; index < 300; index++) {
+          const guildId = [guildA, guildB, guildC][index % 3]!
+          const authorId = member(index % 7)
+          yield* counter.countMessage(
+            message({
+              guildId,
+              authorId,
+              messageId: Snowflakes.fromTimestamp(at + index * 1000, index),
+            }),
+          )
+          const key = `${guildId}/${authorId}`
+          expected.set(key, (expected.get(key) ?? 0) + 6)
+        }
+        yield* eventually(counter.stats, (stats) => stats.waitingEvents === 0)
+        const summary = yield* flusher.flushNow
+        expect(summary.failedBatches).toBe(0)
+
+        for (const guildId of [guildA, guildB, guildC]) {
+          const xp = yield* xpOf(yield* shardOf(guildId), guildId)
+          for (const [key, amount] of expected) {
+            if (key.startsWith(`${guildId}/`)) expect(xp.get(key.split("/")[1]!)).toBe(amount)
+          }
+          const messages = yield* textMessagesOf(yield* shardOf(guildId), guildId)
+          expect(messages.reduce((sum, row) => sum + row.alltime, 0)).toBe(100)
+        }
+      }),
+  )
+
+  it.scopedLive("the same message id twice (a replay after a resume) counts once", () =>
+    Effect.gen(function* () {
+      const { counter, flusher, shardOf } = yield* setup
+      const event = message({
+        guildId: guildA,
+        authorId: member(1),
+        messageId: Snowflakes.fromTimestamp(at, 1),
+      })
+      yield* counter.countMessage(event)
+      yield* eventually(counter.stats, (stats) => stats.waitingEvents === 0)
+      yield* counter.countMessage(event)
+      yield* counter.countMessage({ ...event })
+      yield* eventually(counter.stats, (stats) => stats.waitingEvents === 0)
+      yield* flusher.flushNow
+      const xp = yield* xpOf(yield* shardOf(guildA), guildA)
+      expect(xp.get(member(1))).toBe(6)
+    }),
+  )
+
+  it.scopedLive(
+    "cooldown: within textMessageCooldownSeconds of the last counted message (by message time) nothing counts",
+    () =>
+      Effect.gen(function* () {
+        const { counter, flusher, shardOf } = yield* setup
+        const shard = yield* shardOf(guildA)
+        yield* Effect.scoped(
+          Effect.flatMap(
+            ShardClients.layerFromUrls(new Map([[0, databaseUrl(shard)]])).pipe(
+              Layer.build,
+              Effect.orDie,
+            ),
+            (context) =>
+              ShardClients.use(
+                0,
+                Settings.updateGuild(guildA, { textMessageCooldownSeconds: 60 }),
+              ).pipe(Effect.provide(context), Effect.orDie),
+          ),
+        )
+        // Sent at 0 s (counts), 30 s (cooldown), 59.999 s (cooldown), 60 s (counts), 90 s (cooldown),
+        // 120 s (counts); the 30 s one arriving late, after the 60 s one, is still within cooldown.
+        const times = [0, 30_000, 59_999, 60_000, 90_000, 120_000]
+        const events = times.map((offset, index) =>
+          message({
+            guildId: guildA,
+            authorId: member(2),
+            messageId: Snowflakes.fromTimestamp(at + offset, index),
+          }),
+        )
+        for (const event of [
+          events[0]!,
+          events[2]!,
+          events[3]!,
+          events[1]!,
+          events[4]!,
+          events[5]!,
+        ]) {
+          yield* counter.countMessage(event)
+        }
+        yield* eventually(counter.stats, (stats) => stats.waitingEvents === 0)
+        yield* flusher.flushNow
+        const xp = yield* xpOf(shard, guildA)
+        expect(xp.get(member(2))).toBe(18)
+      }),
+  )
+})
+
+describe("a guild whose route is not known yet waits, then counts", () => {
+  it.scopedLive("messages sent while the manager refuses connections count once it answers", () =>
+    Effect.gen(function* () {
+      const databases = yield* makeDatabases(2)
+      const manager = yield* startManager(databases)
+      const managerPort = Number(new URL(manager.url).port)
+      const proxy = yield* makeProxy(managerPort)
+      const directory = yield* makeStateDirectory
+      const shardUrls = new Map(
+        databases.shardNames.map((name, dbShardId) => [dbShardId, databaseUrl(name)]),
+      )
+      yield* proxy.refuse
+      const context = yield* Layer.build(
+        coreLayer({ managerUrl: `http://127.0.0.1:${proxy.port}`, shardUrls, directory }),
+      )
+      const counter = context.unsafeMap.get(Counter.key) as Counter["Type"]
+      const flusher = context.unsafeMap.get(Flusher.key) as Flusher["Type"]
+      const routes = context.unsafeMap.get(ManagerClient.key) as ManagerClient["Type"]
+
+      for (let index = 0; index < 20; index++) {
+        yield* counter.countMessage(
+          message({
+            guildId: guildB,
+            authorId: member(index % 4),
+            messageId: Snowflakes.fromTimestamp(at + index, index),
+          }),
+        )
+      }
+      // Nothing is counted with made-up settings: they wait.
+      yield* Effect.sleep("300 millis")
+      expect((yield* counter.stats).waitingEvents).toBe(20)
+      expect(Option.isNone(routes.cachedGuildRoute(guildB))).toBe(true)
+
+      yield* proxy.restore
+      yield* eventually(counter.stats, (stats) => stats.waitingEvents === 0)
+      yield* flusher.flushNow
+      const dbShardId = yield* Effect.orDie(routes.guildRoute(guildB))
+      const xp = yield* xpOf(databases.shardNames[dbShardId]!, guildB)
+      expect([...xp.values()].reduce((a, b) => a + b, 0)).toBe(20 * 6)
+      expect(xp.get(member(0))).toBe(30)
+    }),
+  )
+})
+
+export { Scope }
