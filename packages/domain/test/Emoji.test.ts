@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Option, Schema } from "effect"
-import { matchesReaction, parse, StoredEmoji, serialize } from "../src/Emoji"
+import { Either, Option, Schema } from "effect"
+import { decode, matchesReaction, parse, StoredEmoji, serialize } from "../src/Emoji"
 
 const unicode = (value: string) => Option.some({ _tag: "Unicode", value })
 const stored = (input: string) => Option.getOrThrow(parse(input))
@@ -110,5 +110,22 @@ describe("the stored emoji schema", () => {
 
   it("rejects text that is no emoji", () => {
     expect(Schema.decodeUnknownEither(StoredEmoji)("heartx")._tag).toBe("Left")
+  })
+})
+
+describe("decoding an emoji with a reason", () => {
+  it("fails with InvalidEmoji naming the input and how to write an emoji", () => {
+    const result = decode("heartx")
+    expect(Either.isLeft(result)).toBe(true)
+    if (Either.isLeft(result)) {
+      expect(result.left._tag).toBe("InvalidEmoji")
+      expect(result.left.message).toBe(
+        '"heartx": is no emoji: use a Unicode emoji, a :shortcode: or a custom <:name:id>',
+      )
+    }
+  })
+
+  it("succeeds with the parsed emoji", () => {
+    expect(decode(":trophy:")).toEqual(Either.right({ _tag: "Unicode", value: "🏆" }))
   })
 })
