@@ -3,7 +3,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import type { Statistic } from "@tally/domain/ActivityDelta"
 import type { PeriodKeys } from "@tally/domain/PeriodKey"
 import type { Snowflake } from "@tally/domain/Snowflake"
-import { Effect, type ParseResult, Schema } from "effect"
+import { Cache, Data, type Duration, Effect, type ParseResult, Schema } from "effect"
 import { Counter, Id } from "./Columns"
 
 /** What members are ranked by: XP or one statistic (text and voice summed over channels). */
@@ -78,16 +78,26 @@ const CountRow = Schema.Struct({ ahead: Counter })
 
 const offsetOf = (page: Page) => (Math.max(1, Math.floor(page.page)) - 1) * page.pageSize
 
-/** Members who are strictly ahead of `value`. */
-const countAhead = (sql: SqlClient.SqlClient, table: string, query: Query, value: number) =>
+/** Members who are strictly ahead of `value`, counted up to `limit` when given. */
+const countAhead = (
+  sql: SqlClient.SqlClient,
+  table: string,
+  query: Query,
+  value: number,
+  limit?: number,
+) =>
   Effect.gen(function* () {
     const { column } = inPeriod(sql, query)
     const keyCondition =
       query.period === "alltime"
         ? sql`TRUE`
         : sql`${sql(`${query.period}_key`)} = ${query.keys[query.period]}`
-    const rows = yield* sql`SELECT COUNT(*) AS ahead FROM ${sql(table)}
+    const ahead = sql`SELECT 1 FROM ${sql(table)}
       WHERE guild_id = ${query.guildId} AND ${keyCondition} AND ${column} > ${value}`
+    const rows =
+      limit === undefined
+        ? yield* sql`SELECT COUNT(*) AS ahead FROM (${ahead}) AS ahead_rows`
+        : yield* sql`SELECT COUNT(*) AS ahead FROM (${ahead} LIMIT ${limit}) AS ahead_rows`
     const [row] = yield* Schema.decodeUnknown(Schema.Array(CountRow))(rows)
     return row?.ahead ?? 0
   })
@@ -135,7 +145,10 @@ export const valueOf = (
     return row?.value ?? 0
   })
 
-/** A member's position: 1 + members strictly ahead; `null` with nothing in the period. */
+/**
+ * A member's exact position: 1 + members strictly ahead; `null` with nothing in the period.
+ * Counts every member ahead: in very large guilds prefer `makePositions`.
+ */
 export const position = (
   query: Query & { readonly by: Ranking; readonly userId: Snowflake },
 ): Effect.Effect<number | null, Failure, SqlClient.SqlClient> =>
@@ -144,6 +157,78 @@ export const position = (
     const value = yield* valueOf(query)
     if (value <= 0) return null
     return 1 + (yield* countAhead(sql, memberTables[query.by], query, value))
+  })
+
+export interface PositionOptions {
+  /** Up to this many members ahead are counted exactly, on every call. */
+  readonly exactLimit?: number
+  /** Beyond that, positions come from a snapshot of the ranking at most this old. */
+  readonly maxAge?: Duration.DurationInput
+  /** Snapshots kept (each holds one number per ranked member). */
+  readonly capacity?: number
+}
+
+class SnapshotKey extends Data.Class<{
+  readonly sql: SqlClient.SqlClient
+  readonly table: string
+  readonly query: Query
+}> {}
+
+/** Members with a value above `value` in a snapshot sorted from highest to lowest. */
+const countAbove = (values: Float64Array, value: number) => {
+  let low = 0
+  let high = values.length
+  while (low < high) {
+    const middle = (low + high) >>> 1
+    if (values[middle]! > value) low = middle + 1
+    else high = middle
+  }
+  return low
+}
+
+/**
+ * Positions that stay fast in guilds of a million members: counting the members ahead is exact
+ * up to `exactLimit` (a bounded index scan); further down, the count comes from a sorted
+ * snapshot of the ranking's values (one scan, kept for `maxAge`), searched in memory. Such a
+ * position is exact as of the snapshot; members who moved since may be counted where they were.
+ */
+export const makePositions = (options?: PositionOptions) =>
+  Effect.gen(function* () {
+    const exactLimit = options?.exactLimit ?? 10_000
+
+    const snapshots = yield* Cache.make({
+      capacity: options?.capacity ?? 16,
+      timeToLive: options?.maxAge ?? "1 minute",
+      lookup: ({ sql, table, query }: SnapshotKey) =>
+        Effect.gen(function* () {
+          const { where, column } = inPeriod(sql, query)
+          const rows = yield* sql`SELECT ${column} FROM ${sql(table)}
+            WHERE guild_id = ${query.guildId} AND ${where} ORDER BY ${column} DESC`.values
+          const values = new Float64Array(rows.length)
+          for (let i = 0; i < rows.length; i++) values[i] = Number(rows[i]![0])
+          return values
+        }).pipe(Effect.withSpan("Leaderboard.snapshot")),
+    })
+
+    const position = (
+      query: Query & { readonly by: Ranking; readonly userId: Snowflake },
+    ): Effect.Effect<number | null, Failure, SqlClient.SqlClient> =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const table = memberTables[query.by]
+        const value = yield* valueOf(query)
+        if (value <= 0) return null
+        const ahead = yield* countAhead(sql, table, query, value, exactLimit)
+        if (ahead < exactLimit) return 1 + ahead
+        const key = new SnapshotKey({
+          sql,
+          table,
+          query: { guildId: query.guildId, period: query.period, keys: query.keys },
+        })
+        return 1 + countAbove(yield* snapshots.get(key), value)
+      })
+
+    return { position } as const
   })
 
 /** Every ranking's value for one member in every period (zero when the key is stale). */

@@ -160,6 +160,17 @@ layer(seed.pipe(Layer.provideMerge(Testing.layerShard())))("Leaderboard", (it) =
       }),
     )
 
+    it.effect("makePositions gives the same positions past its exact limit, from a snapshot", () =>
+      Effect.gen(function* () {
+        const positions = yield* Leaderboard.makePositions({ exactLimit: 2 })
+        const users = ["10", "12", bigUser, "13", "14", "999"]
+        const found = yield* Effect.forEach(users, (user) =>
+          positions.position({ ...query, userId: id(user) }),
+        )
+        expect(found).toEqual([1, 2, 2, 5, null, null])
+      }),
+    )
+
     it.effect("is null with zero in the period, never #1", () =>
       Effect.gen(function* () {
         const positions = yield* Effect.forEach(["14", "15", "999"], (user) =>
