@@ -158,18 +158,13 @@ export const toJsonl = (trace: Trace): string =>
   trace.events.map((message) => `${encodeTraceLine(message)}\n`).join("")
 
 /**
- * Messages in time order, stable (equal times keep their order): a radix sort on `t`, as
- * comparison sorts of large arrays of objects are slow.
+ * The indexes of `times` in increasing order, stable (equal times keep their order): a radix sort,
+ * as comparison sorts of large arrays are slow.
  */
-export const sortByTime = (events: ReadonlyArray<TraceMessage>): Array<TraceMessage> => {
-  const count = events.length
-  const times = new Float64Array(count)
+export const timeOrder = (times: Float64Array): Uint32Array => {
+  const count = times.length
   let latest = 0
-  for (let i = 0; i < count; i++) {
-    const t = events[i]!.t
-    times[i] = t
-    if (t > latest) latest = t
-  }
+  for (let i = 0; i < count; i++) if (times[i]! > latest) latest = times[i]!
   let order = new Uint32Array(count)
   for (let i = 0; i < count; i++) order[i] = i
   let next = new Uint32Array(count)
@@ -177,18 +172,27 @@ export const sortByTime = (events: ReadonlyArray<TraceMessage>): Array<TraceMess
   const passes = Math.ceil(bits / 18)
   const radix = 2 ** Math.ceil(bits / passes)
   const starts = new Uint32Array(radix + 1)
+  const digits = new Uint32Array(count)
   for (let pass = 0, divisor = 1; pass < passes; pass++, divisor *= radix) {
     starts.fill(0)
-    for (let i = 0; i < count; i++) starts[(Math.floor(times[order[i]!]! / divisor) % radix) + 1]!++
+    for (let i = 0; i < count; i++) {
+      const digit = Math.floor(times[i]! / divisor) % radix
+      digits[i] = digit
+      starts[digit + 1]!++
+    }
     for (let digit = 1; digit <= radix; digit++) starts[digit]! += starts[digit - 1]!
     for (let i = 0; i < count; i++) {
       const index = order[i]!
-      next[starts[Math.floor(times[index]! / divisor) % radix]!++] = index
+      next[starts[digits[index]!]!++] = index
     }
     ;[order, next] = [next, order]
   }
-  return Array.from(order, (index) => events[index]!)
+  return order
 }
+
+/** Messages in time order, stable. */
+export const sortByTime = (events: ReadonlyArray<TraceMessage>): Array<TraceMessage> =>
+  Array.from(timeOrder(Float64Array.from(events, (event) => event.t)), (index) => events[index]!)
 
 /** Builds a trace from messages in any order (sorted stably by `t`). */
 export const makeTrace = (

@@ -1,5 +1,5 @@
 import { fromTimestamp } from "@tally/domain/Snowflake"
-import { makeTrace, sortByTime, type Trace, type TraceMessage } from "./Trace"
+import { makeTrace, type Trace, type TraceMessage, timeOrder } from "./Trace"
 
 /**
  * Shape of a generated trace, fitted to `meshcore-threads-2025.meta.json`: messages per human
@@ -198,12 +198,70 @@ const apportion = (total: number, weights: ReadonlyArray<number>): Array<number>
 }
 
 interface Thread {
-  readonly id: string
-  readonly parent: string
+  readonly id: number
+  readonly parent: number
   readonly createdAt: number
   readonly lifeMillis: number
   readonly size: number
   readonly inForum: boolean
+}
+
+/**
+ * Generated messages as columns (ids as indexes into a table of id strings): sorting and the
+ * reply pass then read typed arrays in time order, and the message objects are made once, in
+ * order, instead of being chased around the heap.
+ */
+class Columns {
+  size = 0
+  readonly t: Float64Array
+  readonly guild: Uint32Array
+  readonly channel: Uint32Array
+  /** -1 for no thread parent. */
+  readonly parent: Int32Array
+  readonly author: Uint32Array
+  readonly bot: Uint8Array
+  readonly msgType: Uint8Array
+  readonly len: Uint16Array
+  readonly mentions: Uint8Array
+  /** -1 for none. */
+  readonly replyTo: Int32Array
+
+  constructor(readonly capacity: number) {
+    this.t = new Float64Array(capacity)
+    this.guild = new Uint32Array(capacity)
+    this.channel = new Uint32Array(capacity)
+    this.parent = new Int32Array(capacity)
+    this.author = new Uint32Array(capacity)
+    this.bot = new Uint8Array(capacity)
+    this.msgType = new Uint8Array(capacity)
+    this.len = new Uint16Array(capacity)
+    this.mentions = new Uint8Array(capacity)
+    this.replyTo = new Int32Array(capacity).fill(-1)
+  }
+
+  push(
+    t: number,
+    guild: number,
+    channel: number,
+    parent: number,
+    author: number,
+    bot: boolean,
+    msgType: number,
+    len: number,
+    mentions: number,
+  ): void {
+    const row = this.size++
+    if (row >= this.capacity) throw new Error("generateTrace: more messages than asked for")
+    this.t[row] = t
+    this.guild[row] = guild
+    this.channel[row] = channel
+    this.parent[row] = parent
+    this.author[row] = author
+    this.bot[row] = bot ? 1 : 0
+    this.msgType[row] = msgType
+    this.len[row] = len
+    this.mentions[row] = mentions
+  }
 }
 
 /**
@@ -222,13 +280,17 @@ export const generateTrace = (options: GenerateOptions): Trace => {
     )
   const spanMillis = Math.max(1, Math.round(spanDays * DAY))
   const draw = new Draw(options.seed)
+  const rows = new Columns(totalMessages)
 
   // Ids are snowflakes of instants in 2016–2021 (before any replay) with a running counter in the
   // low bits, so they are unique and never collide with message ids of a replay.
-  let idCounter = 0
+  const ids: Array<string> = []
   const idFrom = 1_451_606_400_000
   const idSpan = 6 * 365 * DAY
-  const newId = (): string => fromTimestamp(idFrom + draw.int(idSpan), ++idCounter & 0x3fffff)
+  const newId = (): number => {
+    ids.push(fromTimestamp(idFrom + draw.int(idSpan), (ids.length + 1) & 0x3fffff))
+    return ids.length - 1
+  }
 
   const hours = new Float64Array(24)
   let hourSum = 0
@@ -254,44 +316,42 @@ export const generateTrace = (options: GenerateOptions): Trace => {
   const channelNames: Record<string, string> = {}
   const channelTypes: Record<string, number> = {}
   const categoryOf: Record<string, string> = {}
+  const newChannel = (name: string, type: number): number => {
+    const channel = newId()
+    channelNames[ids[channel]!] = name
+    channelTypes[ids[channel]!] = type
+    return channel
+  }
 
   const generateGuild = (
     guildIndex: number,
     messages: number,
-    sharedAuthors: ReadonlyArray<string>,
-  ): { events: Array<TraceMessage>; authorIds: Array<string> } => {
+    sharedAuthors: ReadonlyArray<number>,
+  ): Array<number> => {
     const guild = newId()
-    guildNames[guild] = guildIndex === 0 ? "Generated Guild" : `Generated Guild ${guildIndex + 1}`
-    const events: Array<TraceMessage> = []
+    guildNames[ids[guild]!] =
+      guildIndex === 0 ? "Generated Guild" : `Generated Guild ${guildIndex + 1}`
     const withExtras = messages >= 200
 
     // Channels: text channels in categories with Zipf-skewed activity, forums for threads.
     const textCount = Math.min(40, Math.max(1, Math.round(2 + Math.sqrt(messages) / 15)))
     const forumCount = messages >= 500 ? Math.max(1, Math.round(textCount / 5)) : 0
-    const categories = Array.from({ length: Math.ceil(textCount / 5) }, (_, index) => {
-      const id = newId()
-      channelNames[id] = categoryWords[index] ?? `Category ${index + 1}`
-      channelTypes[id] = 4
-      return id
-    })
+    const categories = Array.from({ length: Math.ceil(textCount / 5) }, (_, index) =>
+      newChannel(categoryWords[index] ?? `Category ${index + 1}`, 4),
+    )
     const textChannels = Array.from({ length: textCount }, (_, index) => {
-      const id = newId()
-      channelNames[id] = channelWords[index] ?? `channel-${index + 1}`
-      channelTypes[id] = 0
-      categoryOf[id] = categories[Math.floor(index / 5)]!
-      return id
+      const channel = newChannel(channelWords[index] ?? `channel-${index + 1}`, 0)
+      categoryOf[ids[channel]!] = ids[categories[Math.floor(index / 5)]!]!
+      return channel
     })
-    const forums = Array.from({ length: forumCount }, (_, index) => {
-      const id = newId()
-      channelNames[id] = forumWords[index] ?? `forum-${index + 1}`
-      channelTypes[id] = 15
-      return id
-    })
+    const forums = Array.from({ length: forumCount }, (_, index) =>
+      newChannel(forumWords[index] ?? `forum-${index + 1}`, 15),
+    )
     const textCumulative = zipfCumulative(textCount, 1.1)
     const randomTextChannel = () => textChannels[draw.pick(textCumulative)]!
     const systemChannel = textChannels[0]!
     const botChannel = textChannels[textCount - 1]!
-    if (textCount >= 3) channelNames[botChannel] = "bot-commands"
+    if (textCount >= 3) channelNames[ids[botChannel]!] = "bot-commands"
 
     // Threads: log-normal sizes, in forums or under text channels.
     const threadMessages = withExtras ? Math.round(messages * shape.threadShare) : 0
@@ -306,9 +366,7 @@ export const generateTrace = (options: GenerateOptions): Trace => {
       const parent = inForum ? forums[draw.int(forumCount)]! : randomTextChannel()
       const createdAt = draw.int(Math.max(1, Math.floor(spanMillis * 0.97)))
       const life = draw.logNormal(shape.threadLifeDays.mu, shape.threadLifeDays.sigma) * DAY
-      const id = newId()
-      channelNames[id] = `${channelNames[parent]}-thread-${index + 1}`
-      channelTypes[id] = 11
+      const id = newChannel(`${channelNames[ids[parent]!]}-thread-${index + 1}`, 11)
       const lifeMillis = Math.max(1, Math.min(Math.round(life), spanMillis - 1 - createdAt))
       return { id, parent, createdAt, lifeMillis, size, inForum }
     })
@@ -331,20 +389,20 @@ export const generateTrace = (options: GenerateOptions): Trace => {
       shape.messagesPerAuthor.sigma,
       Math.max(1, Math.ceil(messages * shape.messagesPerAuthor.maxShare)),
     )
-    const authorIds = counts.map((_, index) =>
+    const authors = counts.map((_, index) =>
       index < sharedAuthors.length && draw.uniform() < 0.05 ? sharedAuthors[index]! : newId(),
     )
     let busiest = 0
     counts.forEach((count, index) => {
       if (count > counts[busiest]!) busiest = index
     })
-    const owner = authorIds[busiest]!
+    const owner = authors[busiest]!
     const joinTarget = withExtras ? Math.round(messages * shape.rates.joins) : 0
-    const joiners: Array<string> = []
+    const joiners: Array<number> = []
     for (let index = 0; index < counts.length && joiners.length < joinTarget; index++) {
       if (counts[index]! >= 2 && draw.uniform() < 0.5) {
         counts[index]!--
-        joiners.push(authorIds[index]!)
+        joiners.push(authors[index]!)
       }
     }
     const tokens = new Uint32Array(humanMessages - joiners.length)
@@ -355,41 +413,15 @@ export const generateTrace = (options: GenerateOptions): Trace => {
     })
     draw.shuffle(tokens)
     let nextToken = 0
-    const nextHuman = () => authorIds[tokens[nextToken++]!]!
-    const post = (
-      t: number,
-      channel: string,
-      threadParent: string | null,
-      author: string,
-      msgType: number,
-      len: number,
-      mentions: number,
-    ) => {
-      events.push({
-        t,
-        type: "message",
-        guild,
-        channel,
-        thread_parent: threadParent,
-        author,
-        bot: false,
-        msg_type: msgType,
-        len,
-        mentions,
-      })
-    }
-    const say = (t: number, channel: string, threadParent: string | null, author: string) =>
-      post(t, channel, threadParent, author, 0, messageLength(), mentionCount())
-    const notice = (
-      t: number,
-      channel: string,
-      threadParent: string | null,
-      author: string,
-      msgType: number,
-    ) => post(t, channel, threadParent, author, msgType, 0, 0)
+    const nextHuman = () => authors[tokens[nextToken++]!]!
+    const firstRow = rows.size
+    const say = (t: number, channel: number, parent: number, author: number) =>
+      rows.push(t, guild, channel, parent, author, false, 0, messageLength(), mentionCount())
+    const notice = (t: number, channel: number, parent: number, author: number, type: number) =>
+      rows.push(t, guild, channel, parent, author, false, type, 0, 0)
 
     // Thread messages: the first at creation, the rest front-loaded over the thread's life.
-    const starters = new Map<string, string>()
+    const starters = new Map<number, number>()
     for (const thread of threads) {
       if (nextToken >= tokens.length) break
       const starter = nextHuman()
@@ -402,24 +434,25 @@ export const generateTrace = (options: GenerateOptions): Trace => {
       }
     }
     for (const thread of textThreads.slice(0, threadNotices)) {
-      notice(thread.createdAt, thread.parent, null, starters.get(thread.id) ?? owner, 18)
+      notice(thread.createdAt, thread.parent, -1, starters.get(thread.id) ?? owner, 18)
     }
     for (let i = 0; i < renames; i++) {
       const thread = threads[draw.int(threads.length)]!
       const t = thread.createdAt + draw.int(thread.lifeMillis)
       notice(t, thread.id, thread.parent, starters.get(thread.id) ?? owner, 4)
     }
-    while (nextToken < tokens.length) say(topLevelTime(), randomTextChannel(), null, nextHuman())
-    for (let i = 0; i < pins; i++) notice(topLevelTime(), randomTextChannel(), null, owner, 6)
+    while (nextToken < tokens.length) say(topLevelTime(), randomTextChannel(), -1, nextHuman())
+    for (let i = 0; i < pins; i++) notice(topLevelTime(), randomTextChannel(), -1, owner, 6)
 
-    const firstSeen = new Map<string, number>()
-    for (const event of events) {
-      const seen = firstSeen.get(event.author)
-      if (seen === undefined || event.t < seen) firstSeen.set(event.author, event.t)
+    const firstSeen = new Map<number, number>()
+    for (let row = firstRow; row < rows.size; row++) {
+      const author = rows.author[row]!
+      const seen = firstSeen.get(author)
+      if (seen === undefined || rows.t[row]! < seen) firstSeen.set(author, rows.t[row]!)
     }
     for (const joiner of joiners) {
       const first = firstSeen.get(joiner) ?? topLevelTime()
-      notice(Math.max(0, first - 1 - draw.int(2 * DAY)), systemChannel, null, joiner, 7)
+      notice(Math.max(0, first - 1 - draw.int(2 * DAY)), systemChannel, -1, joiner, 7)
     }
 
     // Bots: slash-command answers (20), replies and plain posts, mostly in their own channel.
@@ -428,38 +461,59 @@ export const generateTrace = (options: GenerateOptions): Trace => {
     apportion(botMessages, [0.6, 0.3, 0.1].slice(0, botCount)).forEach((count, index) => {
       for (let i = 0; i < count; i++) {
         const u = draw.uniform()
-        events.push({
-          t: topLevelTime(),
-          type: "message",
+        const channel = draw.uniform() < 0.6 ? botChannel : randomTextChannel()
+        const type = u < 0.5 ? 20 : u < 0.7 ? 19 : 0
+        const mentions = draw.uniform() < 0.2 ? 1 : 0
+        rows.push(
+          topLevelTime(),
           guild,
-          channel: draw.uniform() < 0.6 ? botChannel : randomTextChannel(),
-          thread_parent: null,
-          author: bots[index]!,
-          bot: true,
-          msg_type: u < 0.5 ? 20 : u < 0.7 ? 19 : 0,
-          len: messageLength(),
-          mentions: draw.uniform() < 0.2 ? 1 : 0,
-        })
+          channel,
+          -1,
+          bots[index]!,
+          true,
+          type,
+          messageLength(),
+          mentions,
+        )
       }
     })
-    return { events, authorIds }
+    return authors
   }
 
   const guildMessages = apportion(
     totalMessages,
     Array.from({ length: guildCount }, (_, index) => 1 / (index + 1) ** 0.7),
   )
-  const events: Array<TraceMessage> = []
-  let sharedAuthors: ReadonlyArray<string> = []
+  let sharedAuthors: ReadonlyArray<number> = []
   guildMessages.forEach((messages, index) => {
-    const guild = generateGuild(index, messages, sharedAuthors)
-    if (index === 0) sharedAuthors = guild.authorIds
-    for (const event of guild.events) events.push(event)
+    const authors = generateGuild(index, messages, sharedAuthors)
+    if (index === 0) sharedAuthors = authors
   })
-  const sorted = sortByTime(events)
-  assignReplies(draw, sorted)
+  const order = timeOrder(rows.t.subarray(0, rows.size))
+  assignReplies(draw, rows, order, ids.length)
 
-  return makeTrace(`generated-${options.seed}-${totalMessages}`, sorted, {
+  const events: Array<TraceMessage> = new Array(order.length)
+  for (let i = 0; i < order.length; i++) {
+    const row = order[i]!
+    const parent = rows.parent[row]!
+    const event: TraceMessage = {
+      t: rows.t[row]!,
+      type: "message",
+      guild: ids[rows.guild[row]!]!,
+      channel: ids[rows.channel[row]!]!,
+      thread_parent: parent < 0 ? null : ids[parent]!,
+      author: ids[rows.author[row]!]!,
+      bot: rows.bot[row] === 1,
+      msg_type: rows.msgType[row]!,
+      len: rows.len[row]!,
+      mentions: rows.mentions[row]!,
+    }
+    const replyTo = rows.replyTo[row]!
+    if (replyTo >= 0) event.reply_to_author = ids[replyTo]!
+    events[i] = event
+  }
+
+  return makeTrace(`generated-${options.seed}-${totalMessages}`, events, {
     guildNames,
     channelNames,
     channelTypes,
@@ -472,36 +526,39 @@ export const generateTrace = (options: GenerateOptions): Trace => {
  * channel (rarely itself), and a few replies have no known author, as in the real trace. A bot's
  * reply with nobody to answer becomes a plain message.
  */
-const assignReplies = (draw: Draw, events: Array<TraceMessage>) => {
-  const recentAuthors = new Map<string, Array<string>>()
-  for (const event of events) {
+const assignReplies = (draw: Draw, rows: Columns, order: Uint32Array, idCount: number) => {
+  const recentAuthors: Array<Array<number> | undefined> = new Array(idCount)
+  for (const row of order) {
+    const type = rows.msgType[row]!
+    const author = rows.author[row]!
+    const channel = rows.channel[row]!
     const candidate =
-      event.msg_type === 19 ||
-      (event.msg_type === 0 && !event.bot && draw.uniform() < shape.replyShare)
-    let recent = recentAuthors.get(event.channel)
+      type === 19 || (type === 0 && rows.bot[row] === 0 && draw.uniform() < shape.replyShare)
+    let recent = recentAuthors[channel]
     if (candidate) {
       if (recent === undefined || recent.length === 0) {
-        event.msg_type = 0
+        rows.msgType[row] = 0
       } else {
-        event.msg_type = 19
+        rows.msgType[row] = 19
         if (draw.uniform() >= shape.replyWithoutAuthorShare) {
-          event.reply_to_author = answeredAuthor(draw, recent, event.author)
+          rows.replyTo[row] = answeredAuthor(draw, recent, author)
         }
       }
     }
-    if (event.msg_type === 0 || event.msg_type === 19 || event.msg_type === 20) {
+    const sent = rows.msgType[row]!
+    if (sent === 0 || sent === 19 || sent === 20) {
       if (recent === undefined) {
         recent = []
-        recentAuthors.set(event.channel, recent)
+        recentAuthors[channel] = recent
       }
-      recent.push(event.author)
+      recent.push(author)
       if (recent.length > 8) recent.shift()
     }
   }
 }
 
 /** One of the channel's recent authors, someone other than `author` unless nobody else spoke. */
-const answeredAuthor = (draw: Draw, recent: ReadonlyArray<string>, author: string): string => {
+const answeredAuthor = (draw: Draw, recent: ReadonlyArray<number>, author: number): number => {
   const selfReply = draw.uniform() < 0.005
   for (let attempt = 0; attempt < 8; attempt++) {
     const candidate = recent[draw.int(recent.length)]!

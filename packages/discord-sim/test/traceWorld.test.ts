@@ -20,10 +20,11 @@ const checkInvariants = (trace: Trace, world: TraceWorld) => {
       guild.members.map((member) => [`${guild.id}/${member.userId}`, member] as const),
     ),
   )
-  for (const event of trace.events) {
-    expect(guilds.has(event.guild)).toBe(true)
-    expect(members.get(`${event.guild}/${event.author}`)?.bot).toBe(event.bot)
-  }
+  const notMembers = trace.events.filter(
+    (event) =>
+      !guilds.has(event.guild) || members.get(`${event.guild}/${event.author}`)?.bot !== event.bot,
+  )
+  expect(notMembers).toEqual([])
 
   for (const guild of world.guilds) {
     const channels = new Map(guild.channels.map((channel) => [channel.id, channel]))
@@ -42,16 +43,19 @@ const checkInvariants = (trace: Trace, world: TraceWorld) => {
   // Message ids are unique snowflakes of start + t, increasing in trace order.
   expect(world.messages).toHaveLength(trace.events.length)
   const allIds = new Set<string>()
-  world.messages.forEach((message, index) => {
+  const wrong = world.messages.filter((message, index) => {
     const event = trace.events[index]!
-    expect(timestampMillis(unsafeMake(message.id))).toBe(world.startMillis + event.t)
-    if (index > 0) {
-      expect(BigInt(message.id) > BigInt(world.messages[index - 1]!.id)).toBe(true)
-    }
     allIds.add(message.id)
-    expect(message.channel_id).toBe(event.channel)
-    expect(message.type).toBe(event.msg_type)
+    return (
+      timestampMillis(unsafeMake(message.id)) !== world.startMillis + event.t ||
+      (index > 0 && BigInt(message.id) <= BigInt(world.messages[index - 1]!.id)) ||
+      message.channel_id !== event.channel ||
+      message.guild_id !== event.guild ||
+      message.author !== event.author ||
+      message.type !== event.msg_type
+    )
   })
+  expect(wrong).toEqual([])
   expect(allIds.size).toBe(world.messages.length)
 
   // The first message of each thread, and only it, announces the thread.
@@ -61,10 +65,11 @@ const checkInvariants = (trace: Trace, world: TraceWorld) => {
       firstOfThread.set(event.channel, index)
     }
   })
-  world.messages.forEach((message, index) => {
+  const misannounced = world.messages.filter((message, index) => {
     const announces = firstOfThread.get(message.channel_id) === index
-    expect(message.announceThreadFirst).toBe(announces ? message.channel_id : undefined)
+    return message.announceThreadFirst !== (announces ? message.channel_id : undefined)
   })
+  expect(misannounced).toEqual([])
   const threadIds = world.guilds.flatMap((guild) => guild.threads.map((thread) => thread.id))
   expect(new Set(threadIds)).toEqual(new Set(firstOfThread.keys()))
 }
