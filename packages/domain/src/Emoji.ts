@@ -144,7 +144,7 @@ export const StoredEmoji = Schema.transformOrFail(Schema.String, StoredEmojiText
     Option.match(parse(input), {
       onNone: () =>
         ParseResult.fail(
-          new ParseResult.Type(ast, input, "an emoji: Unicode, :shortcode: or <:name:id>"),
+          new ParseResult.Type(ast, input, "expected an emoji: Unicode, :shortcode: or <:name:id>"),
         ),
       onSome: (emoji) => ParseResult.succeed(serialize(emoji)),
     }),

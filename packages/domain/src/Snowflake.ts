@@ -10,7 +10,10 @@ export const DISCORD_EPOCH = 1_420_070_400_000n
  * a JS number, since ids pass 2^53.
  */
 export const Snowflake = Schema.String.pipe(
-  Schema.pattern(/^(0|[1-9][0-9]{0,19})$/),
+  Schema.pattern(/^(0|[1-9][0-9]{0,19})$/, {
+    message: (issue) =>
+      `a Discord id is digits without leading zeros, not ${JSON.stringify(issue.actual)}`,
+  }),
   Schema.filter((text) => BigInt(text) <= MAX_SNOWFLAKE, {
     message: () => "a snowflake is at most 2^64 - 1",
   }),
