@@ -23,7 +23,8 @@ export interface ReactionEmoji {
 }
 
 /** Shortcodes accepted in settings, mapped to the Unicode text that is stored. */
-// TODO: a small table of common names, not Discord's full list — remove when settings take emojis from a picker or a maintained emoji dataset.
+// TODO: a small table of common names, not Discord's full list — remove when settings take
+// emojis from a picker or a maintained emoji dataset.
 export const shortcodes: ReadonlyMap<string, string> = new Map([
   ["heart", "❤️"],
   ["blue_heart", "💙"],
