@@ -137,6 +137,8 @@ export const makeDceCollector = () => {
     if (channelType === undefined) {
       return invalid(path, `channel ${channel.id}: unknown channel type "${channel.type}"`)
     }
+    // A direct-message export has no guild, and no guild to count it for.
+    if (channelType === 1 || channelType === 3) return Either.void
     const isThread = threadTypes.has(channelType)
     const parentId = channel.categoryId ?? null
     guildNames[guild.id] = guild.name

@@ -155,6 +155,23 @@ describe("a bad export fails naming the file and what is wrong", () => {
     )
   })
 
+  it("a direct-message export is passed over: it belongs to no guild", () => {
+    const thread = exportWith(() => {})
+    const direct = exportWith((exported) => {
+      const json = exported as unknown as { channel: { type: string } }
+      json.channel.type = "DirectTextChat"
+      exported.messages.forEach((message, index) => {
+        message.id = `12352020597964800${30 + index}`
+      })
+    })
+    const result = traceFromDceExports("x", [
+      { path: "thread.json", json: thread },
+      { path: "dm.json", json: direct },
+    ])
+    if (Either.isLeft(result)) throw result.left
+    expect(result.right.events).toHaveLength(3)
+  })
+
   it.effect("a file that is not JSON, in a folder, is named", () =>
     Effect.gen(function* () {
       const folder = Path.join(scratch, "broken")
