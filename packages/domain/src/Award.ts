@@ -452,7 +452,8 @@ const inWords = (millis: number): string => {
   if (minutes < 60) return `${minutes} minute${minutes === 1 ? "" : "s"}`
   const hours = Math.floor(minutes / 60)
   const rest = minutes % 60
-  return `${hours} hour${hours === 1 ? "" : "s"}${rest === 0 ? "" : ` ${rest} minute${rest === 1 ? "" : "s"}`}`
+  const hoursText = `${hours} hour${hours === 1 ? "" : "s"}`
+  return rest === 0 ? hoursText : `${hoursText} ${rest} minute${rest === 1 ? "" : "s"}`
 }
 
 const holderSentence: Record<Holder, string> = {
@@ -481,7 +482,8 @@ export const explain: (reason: SkipReason) => string = SkipReason.$match({
   NoXpCategory: ({ categoryId }) => `Channels in the category <#${categoryId}> give no XP.`,
   NoXpRole: ({ roleId, holder }) => `<@&${roleId}>: ${holderSentence[holder]}`,
   MessageCooldown: ({ cooldownSeconds, remainingMillis }) =>
-    `Messages earn XP at most once every ${inWords(cooldownSeconds * 1000)}; the next one counts in ${inWords(remainingMillis)}.`,
+    `Messages earn XP at most once every ${inWords(cooldownSeconds * 1000)}; ` +
+    `the next one counts in ${inWords(remainingMillis)}.`,
   VoteCooldown: ({ remainingMillis }) => `You can vote again in ${inWords(remainingMillis)}.`,
   TargetIsBot: () => "Bots take no part in XP.",
   VoterIsBot: () => "Bots cannot vote.",

@@ -132,7 +132,8 @@ export const RoleSettings = Schema.Struct({
         role.assignLevel === 0 ||
         role.deassignLevel === 0 ||
         role.assignLevel < role.deassignLevel ||
-        `a role must be assigned (level ${role.assignLevel}) before it is removed (level ${role.deassignLevel})`,
+        `a role must be assigned (level ${role.assignLevel}) before it is removed ` +
+          `(level ${role.deassignLevel})`,
     ),
   )
   .annotations({ identifier: "RoleSettings" })

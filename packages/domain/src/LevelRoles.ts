@@ -160,7 +160,10 @@ export const explainSkipped = (skippedRole: SkippedRole): string => {
     case "TooHigh":
       return `${role} is above my highest role; move my role above it.`
     case "Dangerous":
-      return `${role} has powerful permissions (${skippedRole.why.permissions.join(", ")}), so I do not give it automatically.`
+      return (
+        `${role} has powerful permissions (${skippedRole.why.permissions.join(", ")}), ` +
+        "so I do not give it automatically."
+      )
   }
 }
 

@@ -30,7 +30,7 @@ export const unsafeMake = (text: string): Snowflake => text as Snowflake
 export const timestampMillis = (id: Snowflake): number =>
   Number((BigInt(id) >> 22n) + DISCORD_EPOCH)
 
-/** The smallest snowflake of an instant (epoch milliseconds), with worker, process and sequence given. */
+/** A snowflake of an instant (epoch milliseconds); `low22` = worker, process and sequence bits. */
 export const fromTimestamp = (epochMillis: number, low22 = 0): Snowflake =>
   (
     ((BigInt(epochMillis) - DISCORD_EPOCH) << 22n) |
