@@ -233,7 +233,7 @@ const readJson = (path: string) =>
   }).pipe(
     Effect.flatMap((text) =>
       Effect.try({
-        try: (): unknown => JSON.parse(text),
+        try: (): unknown => JSON.parse(text.replace(/^\uFEFF/, "")),
         catch: (error) =>
           new TraceError({
             reason: "InvalidExport",

@@ -228,7 +228,8 @@ export const loadJsonl = (path: string): Effect.Effect<Trace, TraceError> =>
         for await (const text of lines) {
           lineNumber++
           if (text.trim() === "") continue
-          const decoded = decodeTraceLine(text)
+          // A byte-order mark some editors put at the start of the file is not part of the JSON.
+          const decoded = decodeTraceLine(lineNumber === 1 ? text.replace(/^\uFEFF/, "") : text)
           if (Either.isLeft(decoded)) {
             throw new TraceError({
               reason: "InvalidLine",

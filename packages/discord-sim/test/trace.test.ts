@@ -91,6 +91,14 @@ describe("loadTrace reads JSONL traces", () => {
     }),
   )
 
+  it.effect("Windows line ends and a byte-order mark are accepted", () =>
+    Effect.gen(function* () {
+      const path = writeTrace(`\uFEFF${line({ t: 1 })}\r\n${line({ t: 2 })}\r\n`)
+      const trace = yield* loadTrace(path)
+      expect(trace.events.map((event) => event.t)).toEqual([1, 2])
+    }),
+  )
+
   it.effect("blank lines and events of other types are passed over", () =>
     Effect.gen(function* () {
       const path = writeTrace(
