@@ -111,7 +111,7 @@ export class Routes extends Effect.Service<Routes>()("@tally/manager/Routes", {
 
     const resolve = (kind: RouteKind, requested: ReadonlyArray<string>) =>
       Effect.gen(function* () {
-        const ids = Arr.dedupe(requested)
+        const ids = [...new Set(requested)]
         if (ids.length === 0) return new Map<string, number>()
         const found = new Map<string, number>()
         for (const row of yield* selectKnown(kind, ids, false)) found.set(row.id, row.dbShardId)
