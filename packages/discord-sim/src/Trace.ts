@@ -89,7 +89,6 @@ const describeParseError = (error: ParseResult.ParseError): string =>
     )
     .join("; ")
 
-/** Decodes one JSONL line. `undefined` for events of types this version does not replay. */
 const isId = (value: unknown): value is string => typeof value === "string" && idPattern.test(value)
 const isCount = (value: unknown): value is number =>
   typeof value === "number" && Number.isInteger(value) && value >= 0
@@ -133,6 +132,7 @@ export const fastDecodeMessage = (json: Record<string, unknown>): TraceMessage |
   return message
 }
 
+/** Decodes one JSONL line. `undefined` for events of types this version does not replay. */
 export const decodeTraceLine = (text: string): Either.Either<TraceMessage | undefined, string> => {
   let json: unknown
   try {
@@ -217,10 +217,10 @@ const traceName = (path: string) => Path.basename(path).replace(/\.(jsonl|json)$
 /** Streams a JSONL trace, validating every line; the first bad line fails with its number. */
 export const loadJsonl = (path: string): Effect.Effect<Trace, TraceError> =>
   Effect.tryPromise({
-    try: async () => {
+    try: async (signal) => {
       const events: Array<TraceMessage> = []
       const lines = Readline.createInterface({
-        input: Fs.createReadStream(path, { encoding: "utf8", highWaterMark: 1 << 20 }),
+        input: Fs.createReadStream(path, { encoding: "utf8", highWaterMark: 1 << 20, signal }),
         crlfDelay: Number.POSITIVE_INFINITY,
       })
       let lineNumber = 0
@@ -245,10 +245,7 @@ export const loadJsonl = (path: string): Effect.Effect<Trace, TraceError> =>
       }
       return makeTrace(traceName(path), events)
     },
-    catch: (error) =>
-      error instanceof TraceError
-        ? error
-        : new TraceError({ reason: "ReadFailed", path, detail: String(error) }),
+    catch: (error) => (error instanceof TraceError ? error : fileError(path)(error)),
   }).pipe(Effect.withSpan("Trace.loadJsonl", { attributes: { path } }))
 
 /** A file system error as a `TraceError`: a missing path is `FileNotFound`. */
