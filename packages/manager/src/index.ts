@@ -1,1 +1,9 @@
-export {}
+export * as Authorization from "./Authorization"
+export * as DbShards from "./DbShards"
+export * as Gateways from "./Gateways"
+export * as Manager from "./Manager"
+export * as ManagerClient from "./ManagerClient"
+export * as ManagerDatabase from "./ManagerDatabase"
+export * as ManagerHttp from "./ManagerHttp"
+export * as ManagerToken from "./ManagerToken"
+export * as Routes from "./Routes"
