@@ -48,6 +48,8 @@ export interface FlushSummary {
   /** Of those, the batches whose first attempt failed (they are being retried). */
   readonly failedBatches: number
   readonly milliseconds: number
+  /** The new batches' ids (a failed one keeps its id through every retry). */
+  readonly batchIds: ReadonlyArray<string>
 }
 
 export interface FlusherStats {
@@ -104,7 +106,11 @@ interface Pending extends ShardBatch {
   readonly nonRetryableAttempts: number
 }
 
-type Outcome = "written" | "retry" | "deadLetter"
+/** `kept`: failed during shutdown and left for the spill file. */
+type Outcome = "written" | "retry" | "deadLetter" | "kept"
+
+/** At shutdown a failing batch is never given up on: it goes to the spill file instead. */
+type Mode = "running" | "shuttingDown"
 
 export const make = (options: Options) =>
   Effect.gen(function* () {
@@ -150,16 +156,18 @@ export const make = (options: Options) =>
       )
 
     /** One time-limited attempt: written, to be retried, or given up on. */
-    const attempt = (batchId: string): Effect.Effect<Outcome> =>
+    const attempt = (batchId: string, mode: Mode = "running"): Effect.Effect<Outcome> =>
       Effect.flatMap(Ref.get(pending), (all) =>
         Option.match(HashMap.get(all, batchId), {
           onNone: () => Effect.succeed<Outcome>("written"),
           onSome: (batch) =>
-            attemptBatch(batch).pipe(Effect.annotateLogs({ dbShardId: batch.dbShardId, batchId })),
+            attemptBatch(batch, mode).pipe(
+              Effect.annotateLogs({ dbShardId: batch.dbShardId, batchId }),
+            ),
         }),
       )
 
-    const attemptBatch = (batch: Pending): Effect.Effect<Outcome> =>
+    const attemptBatch = (batch: Pending, mode: Mode): Effect.Effect<Outcome> =>
       Effect.gen(function* () {
         const number = batch.attempts + 1
         const started = yield* Clock.currentTimeMillis
@@ -201,6 +209,12 @@ export const make = (options: Options) =>
           attempt: number,
           retryable: failure.retryable,
           reason: failure.reason,
+        }
+        if (mode === "shuttingDown") {
+          yield* Effect.logWarning("flush failed during shutdown").pipe(
+            Effect.annotateLogs(details),
+          )
+          return failure.retryable ? "retry" : "kept"
         }
         if (
           updated.attempts < maxAttempts &&
@@ -303,8 +317,9 @@ export const make = (options: Options) =>
         rows,
         failedBatches: failed.filter(Boolean).length,
         milliseconds: (yield* Clock.currentTimeMillis) - started,
+        batchIds,
       }
-    }).pipe(Effect.withLogSpan("Flusher.flush"))
+    })
 
     const stats: Effect.Effect<FlusherStats> = Effect.gen(function* () {
       const buffered = yield* buffer.stats
@@ -405,7 +420,7 @@ export const make = (options: Options) =>
               batchIds,
               (batchId) =>
                 Effect.gen(function* () {
-                  while ((yield* attempt(batchId)) === "retry") {
+                  while ((yield* attempt(batchId, "shuttingDown")) === "retry") {
                     yield* Effect.sleep(Duration.millis(Math.min(backoff, 1000)))
                   }
                 }),

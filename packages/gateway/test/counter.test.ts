@@ -3,7 +3,7 @@ import * as Snowflakes from "@tally/domain/Snowflake"
 import { ManagerClient } from "@tally/manager/ManagerClient"
 import * as Settings from "@tally/sql/Settings"
 import * as ShardClients from "@tally/sql/ShardClients"
-import { Effect, Layer, Option, Scope } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { Counter } from "../src/Counter"
 import { Flusher } from "../src/Flusher"
 import {
@@ -209,5 +209,3 @@ describe("a guild whose route is not known yet waits, then counts", () => {
     }),
   )
 })
-
-export { Scope }

@@ -12,6 +12,7 @@ import * as Path from "node:path"
 import { HttpServer } from "@effect/platform"
 import { NodeContext, NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import type { SqlClient } from "@effect/sql/SqlClient"
+import * as ActivityDelta from "@tally/domain/ActivityDelta"
 import type { Snowflake } from "@tally/domain/Snowflake"
 import * as Snowflakes from "@tally/domain/Snowflake"
 import * as Manager from "@tally/manager/Manager"
@@ -31,8 +32,12 @@ import {
   Redacted,
   type Scope,
 } from "effect"
+import * as ActivityBuffers from "../src/ActivityBuffer"
+import { ActivityBuffer, memberKey } from "../src/ActivityBuffer"
 import type { MessageEvent } from "../src/Counter"
 import * as CountingCore from "../src/CountingCore"
+import * as Flusher from "../src/Flusher"
+import * as Spill from "../src/Spill"
 
 const serverConfig = () => {
   const parsed = DatabaseUrl.parse(Testing.serverUrl)
@@ -257,3 +262,129 @@ export const eventually = <A>(
       yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 25)))
     }
   })
+
+/** The same database URL through a proxy's port. */
+export const throughProxy = (url: Redacted.Redacted | string, port: number): string => {
+  const parsed = new URL(typeof url === "string" ? url : Redacted.value(url))
+  parsed.hostname = "127.0.0.1"
+  parsed.port = String(port)
+  return parsed.toString()
+}
+
+/** Reads a database by URL (a fresh client each time). */
+export const queryUrl = <A extends object>(
+  url: Redacted.Redacted | string,
+  text: string,
+  params: ReadonlyArray<string | number> = [],
+) =>
+  Effect.scoped(
+    Effect.flatMap(
+      Testing.client(typeof url === "string" ? Redacted.make(url) : url, { maxConnections: 1 }),
+      (sql) => sql.unsafe<A>(text, params),
+    ),
+  ).pipe(Effect.orDie)
+
+// Flusher-level fixtures: DB shards (shard 0 behind a proxy) and a flusher over them.
+
+export const flushGuildId = id(300_000_000_000_000_001n)
+export const flushChannelId = id(300_000_000_000_000_002n)
+export const flushMember = (n: number) => id(400_000_000_000_000_000n + BigInt(n))
+export const keys = { day: 20261203, week: 20261129, month: 202612, year: 2026 }
+
+export interface FlusherSetup {
+  readonly flusher?: Partial<Omit<Flusher.Options, "write">>
+  readonly buffer?: ActivityBuffers.Options
+  /** Wraps the real write, e.g. to lose a commit's reply. */
+  readonly wrap?: (write: Flusher.Write) => Flusher.Write
+  readonly directory?: string
+}
+
+/** Two throwaway DB shards (shard 0 behind a proxy), a buffer, spill files and a flusher. */
+export const makeProxiedShards = Effect.gen(function* () {
+  const urls = yield* Testing.makeShards(2)
+  const proxy = yield* mariaDbProxy()
+  const gatewayUrls = new Map<number, string>([
+    [0, throughProxy(urls.get(0)!, proxy.port)],
+    [1, throughProxy(urls.get(1)!, Number(new URL(Testing.serverUrl).port || 3306))],
+  ])
+  return { urls, proxy, gatewayUrls }
+})
+
+export const startFlusher = (
+  gatewayUrls: ReadonlyMap<number, string>,
+  setup: FlusherSetup & { readonly directory: string },
+) =>
+  Effect.gen(function* () {
+    const flusherLayer = Layer.scoped(
+      Flusher.Flusher,
+      Effect.gen(function* () {
+        const write = yield* Flusher.sqlWrite
+        return yield* Flusher.make({
+          interval: Duration.hours(1),
+          backoff: Duration.millis(50),
+          maxBackoff: Duration.millis(200),
+          ...setup.flusher,
+          write: setup.wrap === undefined ? write : setup.wrap(write),
+        })
+      }),
+    )
+    const context = yield* Layer.build(
+      flusherLayer.pipe(
+        Layer.provideMerge(
+          Layer.mergeAll(
+            ActivityBuffers.layer(setup.buffer),
+            Spill.layer(setup.directory),
+            Layer.orDie(ShardClients.layerFromUrls(gatewayUrls, { maxConnections: 2 })),
+          ),
+        ),
+      ),
+    )
+    return {
+      flusher: context.unsafeMap.get(Flusher.Flusher.key) as Flusher.Flusher["Type"],
+      buffer: context.unsafeMap.get(ActivityBuffer.key) as ActivityBuffer["Type"],
+      spill: context.unsafeMap.get(Spill.Spill.key) as Spill.Spill["Type"],
+    }
+  })
+
+/** One text message worth `xp` for a member: the XP delta and the text message delta. */
+export const accrueMessage = (
+  buffer: ActivityBuffer["Type"],
+  dbShardId: number,
+  userId: Snowflake,
+  xp = 6,
+) =>
+  Effect.gen(function* () {
+    yield* buffer.installTotals(dbShardId, [[memberKey(flushGuildId, userId), 0]])
+    yield* buffer.accrue(
+      dbShardId,
+      flushGuildId,
+      userId,
+      [
+        ActivityDelta.make({ kind: "xp", guildId: flushGuildId, userId, amount: xp, keys }),
+        ActivityDelta.make({
+          kind: "textMessages",
+          guildId: flushGuildId,
+          userId,
+          channelId: flushChannelId,
+          amount: 1,
+          keys,
+        }),
+      ],
+      xp,
+    )
+  })
+
+export const xpOfUrl = (url: Parameters<typeof queryUrl>[0]) =>
+  Effect.map(
+    queryUrl<{ userId: string; alltime: number }>(
+      url,
+      "SELECT user_id, alltime FROM guild_member WHERE guild_id = ?",
+      [flushGuildId],
+    ),
+    (rows) => new Map(rows.map((row) => [String(row.userId), Number(row.alltime)])),
+  )
+
+export const ledgerOf = (url: Parameters<typeof queryUrl>[0]) =>
+  Effect.map(queryUrl<{ batchId: string }>(url, "SELECT batch_id FROM flush_ledger"), (rows) =>
+    rows.map((row) => row.batchId).sort(),
+  )

@@ -1,0 +1,231 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as ActivityDelta from "@tally/domain/ActivityDelta"
+import * as Snowflakes from "@tally/domain/Snowflake"
+import * as ActivityWriter from "@tally/sql/ActivityWriter"
+import * as ShardClients from "@tally/sql/ShardClients"
+import { Effect, Layer, Option } from "effect"
+import * as ActivityBuffers from "../src/ActivityBuffer"
+import { ActivityBuffer, memberKey } from "../src/ActivityBuffer"
+import { Counter } from "../src/Counter"
+import { Flusher } from "../src/Flusher"
+import * as SeenMessages from "../src/SeenMessages"
+import * as Spill from "../src/Spill"
+import {
+  coreLayer,
+  databaseUrl,
+  eventually,
+  id,
+  keys,
+  makeDatabases,
+  makeStateDirectory,
+  mariaDbProxy,
+  message,
+  query,
+  startManager,
+  token,
+} from "./counterFixtures"
+
+const guildId = id(500_000_000_000_000_001n)
+const channelId = id(500_000_000_000_000_002n)
+const member = (n: number) => id(600_000_000_000_000_000n + BigInt(n))
+
+const xpDelta = (userId: Snowflakes.Snowflake, amount: number) =>
+  ActivityDelta.make({ kind: "xp", guildId, userId, amount, keys })
+const messageDelta = (userId: Snowflakes.Snowflake) =>
+  ActivityDelta.make({ kind: "textMessages", guildId, userId, channelId, amount: 1, keys })
+
+describe("the buffer and the member's total change in one step", () => {
+  it.effect("nothing is accrued for a member whose total is not loaded", () =>
+    Effect.gen(function* () {
+      const buffer = yield* ActivityBuffers.make()
+      const result = yield* buffer.accrue(0, guildId, member(1), [xpDelta(member(1), 6)], 6)
+      expect(Option.isNone(result)).toBe(true)
+      expect((yield* buffer.stats).rows).toBe(0)
+    }),
+  )
+
+  it.effect("old and new totals come out of the accrual; equal keys merge into one row", () =>
+    Effect.gen(function* () {
+      const buffer = yield* ActivityBuffers.make()
+      yield* buffer.installTotals(0, [[memberKey(guildId, member(1)), 100]])
+      const first = yield* buffer.accrue(
+        0,
+        guildId,
+        member(1),
+        [xpDelta(member(1), 6), messageDelta(member(1))],
+        6,
+      )
+      const second = yield* buffer.accrue(
+        0,
+        guildId,
+        member(1),
+        [xpDelta(member(1), 6), messageDelta(member(1))],
+        6,
+      )
+      expect(first).toEqual(Option.some({ oldTotal: 100, newTotal: 106 }))
+      expect(second).toEqual(Option.some({ oldTotal: 106, newTotal: 112 }))
+      expect((yield* buffer.stats).rows).toBe(2)
+      const swapped = yield* buffer.swap(0)
+      const deltas = Option.getOrThrow(swapped).deltas
+      expect(deltas.find((delta) => delta.kind === "xp")?.alltime).toBe(12)
+      expect(deltas.find((delta) => delta.kind === "textMessages")?.day).toEqual({
+        key: 20261203,
+        amount: 2,
+      })
+    }),
+  )
+
+  it.effect(
+    "a swap empties the buffer but keeps every total; a later load never overwrites a total",
+    () =>
+      Effect.gen(function* () {
+        const buffer = yield* ActivityBuffers.make()
+        yield* buffer.installTotals(3, [[memberKey(guildId, member(2)), 50]])
+        yield* buffer.accrue(3, guildId, member(2), [xpDelta(member(2), 6)], 6)
+        expect(Option.isSome(yield* buffer.swap(3))).toBe(true)
+        expect(Option.isNone(yield* buffer.swap(3))).toBe(true)
+        yield* buffer.installTotals(3, [[memberKey(guildId, member(2)), 50]])
+        expect(yield* buffer.totalOf(3, guildId, member(2))).toEqual(Option.some(56))
+        expect(yield* buffer.dbShardIds).toEqual([3])
+      }),
+  )
+})
+
+describe("a window of recently counted message ids per Discord shard", () => {
+  it.effect("an id is new once per Discord shard; the oldest id leaves a full window", () =>
+    Effect.gen(function* () {
+      const seen = SeenMessages.make(3)
+      const ids = [1n, 2n, 3n, 4n].map(id)
+      expect(yield* seen.markIfNew(0, ids[0]!)).toBe(true)
+      expect(yield* seen.markIfNew(0, ids[0]!)).toBe(false)
+      expect(yield* seen.markIfNew(1, ids[0]!)).toBe(true)
+      yield* seen.markSeen(0, ids[1]!)
+      yield* seen.markSeen(0, ids[2]!)
+      yield* seen.markSeen(0, ids[3]!)
+      expect(yield* seen.isSeen(0, ids[0]!)).toBe(false)
+      expect(yield* seen.isSeen(0, ids[3]!)).toBe(true)
+    }),
+  )
+})
+
+const routeOf = (managerUrl: string, guild: Snowflakes.Snowflake) =>
+  Effect.promise(async () => {
+    const response = await fetch(`${managerUrl}/v1/routes/guilds/${guild}`, {
+      headers: { authorization: `Bearer ${token}` },
+    })
+    return ((await response.json()) as { dbShardId: number }).dbShardId
+  })
+
+describe("loading a member's total never races a flush into counting a delta twice", () => {
+  it.scopedLive("first sights and flushes interleaved: every in-memory total equals the DB's", () =>
+    Effect.gen(function* () {
+      const databases = yield* makeDatabases(2)
+      const manager = yield* startManager(databases)
+      const directory = yield* makeStateDirectory
+      const shardUrls = new Map(
+        databases.shardNames.map((name, dbShardId) => [dbShardId, databaseUrl(name)]),
+      )
+      const context = yield* Layer.build(
+        coreLayer({ managerUrl: manager.url, shardUrls, directory }),
+      )
+      const counter = context.unsafeMap.get(Counter.key) as Counter["Type"]
+      const flusher = context.unsafeMap.get(Flusher.key) as Flusher["Type"]
+      const buffer = context.unsafeMap.get(ActivityBuffer.key) as ActivityBuffer["Type"]
+      const shards = context.unsafeMap.get(
+        ShardClients.ShardClients.key,
+      ) as ShardClients.ShardClients["Type"]
+
+      // Members already have XP in the DB shard from earlier runs.
+      const dbShardId = yield* routeOf(manager.url, guildId)
+      const members = Array.from({ length: 40 }, (_, n) => member(n))
+      yield* ShardClients.use(
+        dbShardId,
+        ActivityWriter.apply({
+          batchId: "earlier-run",
+          deltas: members.map((userId, n) => xpDelta(userId, 100 + n)),
+        }),
+      ).pipe(Effect.provideService(ShardClients.ShardClients, shards), Effect.orDie)
+
+      const at = Date.UTC(2026, 11, 3, 11, 0, 0)
+      const rounds = 5
+      const counting = Effect.forEach(
+        Array.from({ length: rounds }, (_, round) => round),
+        (round) =>
+          Effect.forEach(members, (authorId, n) =>
+            counter
+              .countMessage(
+                message({
+                  guildId,
+                  authorId,
+                  messageId: Snowflakes.fromTimestamp(at + round * 60_000 + n, n),
+                }),
+              )
+              .pipe(Effect.zipRight(Effect.yieldNow())),
+          ),
+        { discard: true },
+      )
+      const flushing = Effect.forEach(
+        Array.from({ length: 30 }, (_, index) => index),
+        () => Effect.zipRight(flusher.flushNow, Effect.sleep("5 millis")),
+        { discard: true },
+      )
+      yield* Effect.all([counting, flushing], { concurrency: "unbounded" })
+      yield* eventually(counter.stats, (stats) => stats.waitingEvents === 0)
+      yield* flusher.flushNow
+      yield* eventually(flusher.stats, (stats) => stats.bufferedRows === 0)
+
+      const rows = yield* query<{ userId: string; alltime: number }>(
+        databases.shardNames[dbShardId]!,
+        "SELECT user_id, alltime FROM guild_member WHERE guild_id = ?",
+        [guildId],
+      )
+      const stored = new Map(rows.map((row) => [String(row.userId), Number(row.alltime)]))
+      for (const [n, userId] of members.entries()) {
+        const expected = 100 + n + rounds * 6
+        expect(stored.get(userId)).toBe(expected)
+        expect(yield* buffer.totalOf(dbShardId, guildId, userId)).toEqual(Option.some(expected))
+      }
+    }),
+  )
+
+  it.scopedLive("totals are loaded only after the last run's spill file reached the DB shard", () =>
+    Effect.gen(function* () {
+      const databases = yield* makeDatabases(2)
+      const manager = yield* startManager(databases)
+      const directory = yield* makeStateDirectory
+      const proxy = yield* mariaDbProxy()
+      const shardUrls = new Map(
+        databases.shardNames.map((name, dbShardId) => [dbShardId, databaseUrl(name, proxy.port)]),
+      )
+      const dbShardId = yield* routeOf(manager.url, guildId)
+      yield* Spill.make(directory).writeBatches([
+        {
+          dbShardId,
+          batch: { batchId: "spilled-by-the-last-run", deltas: [xpDelta(member(1), 600)] },
+        },
+      ])
+
+      // The DB shard is down at start: neither the spill nor the load can go first by luck.
+      yield* proxy.refuse
+      const context = yield* Layer.build(
+        coreLayer({ managerUrl: manager.url, shardUrls, directory }),
+      )
+      const counter = context.unsafeMap.get(Counter.key) as Counter["Type"]
+      const flusher = context.unsafeMap.get(Flusher.key) as Flusher["Type"]
+      const buffer = context.unsafeMap.get(ActivityBuffer.key) as ActivityBuffer["Type"]
+      yield* counter.countMessage(message({ guildId, authorId: member(1) }))
+      yield* Effect.sleep("200 millis")
+      yield* proxy.restore
+
+      yield* eventually(counter.stats, (stats) => stats.waitingEvents === 0)
+      expect(yield* buffer.totalOf(dbShardId, guildId, member(1))).toEqual(Option.some(606))
+      yield* flusher.flushNow
+      const rows = yield* query<{ alltime: number }>(
+        databases.shardNames[dbShardId]!,
+        "SELECT alltime FROM guild_member WHERE guild_id = ? AND user_id = ?",
+        [guildId, member(1)],
+      )
+      expect(rows.map((row) => Number(row.alltime))).toEqual([606])
+    }),
+  )
+})
