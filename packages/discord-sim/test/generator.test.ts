@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { FastCheck as fc } from "effect"
 import type { Trace } from "../src/Trace"
 import { generateTrace } from "../src/TraceGenerator"
 
@@ -45,6 +46,35 @@ describe("generateTrace is deterministic", () => {
       expect(trace.events.every((event) => event.t >= 0 && event.t <= trace.spanMillis)).toBe(true)
     }
   })
+})
+
+describe("laws of any generated trace", () => {
+  it.prop(
+    "exactly the messages asked for, in time order, with replies and thread parents consistent",
+    {
+      seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+      messages: fc.integer({ min: 0, max: 3_000 }),
+      guilds: fc.integer({ min: 1, max: 4 }),
+    },
+    ({ seed, messages, guilds }) => {
+      const trace = generateTrace({ seed, messages, guilds })
+      expect(trace.events).toHaveLength(messages)
+      const threadParent = new Map<string, string | null>()
+      const broken = trace.events.filter((event, index) => {
+        const known = threadParent.get(event.channel)
+        threadParent.set(event.channel, event.thread_parent)
+        return (
+          (index > 0 && event.t < trace.events[index - 1]!.t) ||
+          (event.reply_to_author !== undefined && event.msg_type !== 19) ||
+          // A channel is a thread or not, and a thread keeps one parent.
+          (known !== undefined && known !== event.thread_parent)
+        )
+      })
+      expect(broken).toEqual([])
+      expect(trace.spanMillis).toBe(trace.events.at(-1)?.t ?? 0)
+    },
+    { fastCheck: { numRuns: 30 } },
+  )
 })
 
 describe("a generated trace is shaped like the real one", () => {
