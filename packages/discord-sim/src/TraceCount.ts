@@ -5,9 +5,11 @@ import type { Trace } from "./Trace"
  * of end-to-end tests. Written on its own, sharing nothing with the domain's award rules, so a bug
  * there cannot hide in both.
  *
- * Default settings: a message counts when its author is not a bot and its type is 0 (default) or
- * 19 (reply); each counted message is one text message and `xpPerTextMessage` XP; a message in a
- * thread counts for the thread's parent channel; no cooldown.
+ * Default settings: a message counts when its author is not a bot, its type is 0 (default) or
+ * 19 (reply), and it was sent in a text or announcement channel or a thread (a channel of unknown
+ * type is taken for a text channel, as the world builder makes it one); each counted message is
+ * one text message and `xpPerTextMessage` XP; a message in a thread counts for the thread's parent
+ * channel; no cooldown.
  */
 export interface CountOptions {
   readonly xpPerTextMessage?: number
@@ -41,6 +43,8 @@ export const channelKey = (guildId: string, channelId: string): string => `${gui
 
 const DEFAULT_MESSAGE = 0
 const REPLY = 19
+/** Text (0), announcement (5), and the threads (10, 11, 12). */
+const TEXT_CHANNEL_TYPES = [0, 5, 10, 11, 12]
 
 export const countTrace = (trace: Trace, options: CountOptions = {}): TraceCount => {
   const xpPerMessage = options.xpPerTextMessage ?? 6
@@ -50,8 +54,12 @@ export const countTrace = (trace: Trace, options: CountOptions = {}): TraceCount
   let skipped = 0
 
   for (const message of trace.events) {
+    const channelType = trace.channelTypes?.[message.channel]
+    const inTextChannel = channelType === undefined || TEXT_CHANNEL_TYPES.includes(channelType)
     const counted =
-      !message.bot && (message.msg_type === DEFAULT_MESSAGE || message.msg_type === REPLY)
+      !message.bot &&
+      (message.msg_type === DEFAULT_MESSAGE || message.msg_type === REPLY) &&
+      inTextChannel
     if (!counted) {
       skipped += 1
       continue

@@ -75,6 +75,24 @@ describe("countTrace counts like a bot with default settings", () => {
     expect(count.channels.get(channelKey(GUILD_B, OTHER_GUILD_CHANNEL))?.textMessages).toBe(1)
   })
 
+  it("messages in a voice channel's text chat are skipped; text and announcement channels count", () => {
+    const VOICE = "2301"
+    const NEWS = "2302"
+    const typed = makeTrace(
+      "typed",
+      [
+        message({ t: 0, channel: VOICE }),
+        message({ t: 1, channel: NEWS }),
+        message({ t: 2, channel: THREAD, thread_parent: HELP }),
+        message({ t: 3 }),
+      ],
+      { channelTypes: { [VOICE]: 2, [NEWS]: 5, [THREAD]: 11, [GENERAL]: 0 } },
+    )
+    const typedCount = countTrace(typed)
+    expect(typedCount.totals).toEqual({ textMessages: 3, xp: 18, skipped: 1 })
+    expect(typedCount.channels.has(channelKey(GUILD_A, VOICE))).toBe(false)
+  })
+
   it("XP per message can be changed", () => {
     expect(countTrace(trace, { xpPerTextMessage: 15 }).totals.xp).toBe(90)
   })
