@@ -135,6 +135,8 @@ export const worldFromTrace = (trace: Trace, options: WorldOptions = {}): TraceW
     }
     knownIds.add(event.channel)
     knownIds.add(event.author)
+    if (event.thread_parent !== null) knownIds.add(event.thread_parent)
+    if (event.reply_to_author !== undefined) knownIds.add(event.reply_to_author)
   }
 
   const worldGuilds = [...guilds.values()].map((guild): WorldGuild => {
