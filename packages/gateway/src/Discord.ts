@@ -81,163 +81,178 @@ export class Discord extends Context.Tag("@tally/gateway/Discord")<
 export const discordShardOf = (guildId: string, discordShardCount: number): number =>
   Number((BigInt(guildId) >> 22n) % BigInt(discordShardCount))
 
-export const make = Effect.gen(function* () {
-  const config = yield* GatewayConfig
-  const session = yield* Session
-  const token = Redacted.value(config.discordToken)
+export interface DiscordOptions {
+  /**
+   * Skip the 5 s identify throttle between shards. Only for a local Discord (the simulator),
+   * which does not limit identifies; real Discord needs the throttle.
+   */
+  readonly skipIdentifyThrottle?: boolean
+}
 
-  const fatal = yield* Deferred.make<never, DiscordFatal>()
-  const fail = (error: DiscordFatal) => Deferred.unsafeDone(fatal, Effect.fail(error))
+export const make = (options: DiscordOptions = {}) =>
+  Effect.gen(function* () {
+    const config = yield* GatewayConfig
+    const session = yield* Session
+    const token = Redacted.value(config.discordToken)
 
-  const rest = new REST({
-    version: "10",
-    ...Option.match(config.discordApiUrl, {
-      onNone: () => ({}),
-      onSome: (api) => ({ api: api.replace(/\/+$/, "") }),
-    }),
-  }).setToken(token)
-  rest.on(RESTEvents.Response, (request, response) => {
-    if (response.status === 401 && request.data.auth !== false) {
-      fail(
-        new DiscordFatal({
-          reason: `Discord's REST API refused the token (401 on ${request.method} ${request.route}): check DISCORD_TOKEN`,
-        }),
-      )
-    }
-  })
+    const fatal = yield* Deferred.make<never, DiscordFatal>()
+    const fail = (error: DiscordFatal) => Deferred.unsafeDone(fatal, Effect.fail(error))
 
-  const gatewayBot = Effect.tryPromise({
-    try: () => rest.get("/gateway/bot") as Promise<{ shards: number }>,
-    catch: (error) => error,
-  })
-  const discordShardCount = yield* Option.match(shardCountOf(config), {
-    onSome: Effect.succeed,
-    onNone: () =>
-      gatewayBot.pipe(
-        Effect.map((info) => info.shards),
-        Effect.tapError((error) =>
-          Effect.logWarning("cannot ask Discord for the shard count; retrying").pipe(
-            Effect.annotateLogs("error", String(error)),
+    const rest = new REST({
+      version: "10",
+      ...Option.match(config.discordApiUrl, {
+        onNone: () => ({}),
+        onSome: (api) => ({ api: api.replace(/\/+$/, "") }),
+      }),
+    }).setToken(token)
+    rest.on(RESTEvents.Response, (request, response) => {
+      if (response.status === 401 && request.data.auth !== false) {
+        fail(
+          new DiscordFatal({
+            reason: `Discord's REST API refused the token (401 on ${request.method} ${request.route}): check DISCORD_TOKEN`,
+          }),
+        )
+      }
+    })
+
+    const gatewayBot = Effect.tryPromise({
+      try: () => rest.get("/gateway/bot") as Promise<{ shards: number }>,
+      catch: (error) => error,
+    })
+    const discordShardCount = yield* Option.match(shardCountOf(config), {
+      onSome: Effect.succeed,
+      onNone: () =>
+        gatewayBot.pipe(
+          Effect.map((info) => info.shards),
+          Effect.tapError((error) =>
+            Effect.logWarning("cannot ask Discord for the shard count; retrying").pipe(
+              Effect.annotateLogs("error", String(error)),
+            ),
+          ),
+          Effect.retry(Schedule.exponential("1 second").pipe(Schedule.upTo("2 minutes"))),
+          Effect.orElse(() =>
+            Effect.fail(
+              new DiscordFatal({
+                reason: "cannot learn the shard count from Discord; set DISCORD_SHARD_COUNT",
+              }),
+            ),
           ),
         ),
-        Effect.retry(Schedule.exponential("1 second").pipe(Schedule.upTo("2 minutes"))),
-        Effect.orElse(() =>
-          Effect.fail(
-            new DiscordFatal({
-              reason: "cannot learn the shard count from Discord; set DISCORD_SHARD_COUNT",
-            }),
+    })
+    const discordShardIds = Option.getOrElse(config.discordShardIds, () =>
+      Array.from({ length: discordShardCount }, (_, id) => id),
+    )
+    const restored = yield* session.load(discordShardIds)
+
+    const dispatches = yield* Effect.acquireRelease(Queue.unbounded<Envelope>(), Queue.shutdown)
+
+    const manager = new WebSocketManager({
+      token,
+      intents: INTENTS,
+      rest,
+      shardCount: discordShardCount,
+      shardIds: [...discordShardIds],
+      retrieveSessionInfo: (discordShardId) => session.retrieve(discordShardId),
+      updateSessionInfo: (discordShardId, info) => session.update(discordShardId, info),
+      ...(options.skipIdentifyThrottle
+        ? {
+            buildIdentifyThrottler: () =>
+              Promise.resolve({ waitForIdentify: () => Promise.resolve() }),
+          }
+        : {}),
+    })
+
+    manager.on(WebSocketShardEvents.Dispatch, (payload, discordShardId) => {
+      Queue.unsafeOffer(dispatches, {
+        discordShardId,
+        sequence: payload.s,
+        event: payload.t,
+        data: payload.d,
+      })
+    })
+    manager.on(WebSocketShardEvents.Closed, (code, discordShardId) => {
+      const reason = FATAL_CLOSE_CODES.get(code)
+      if (reason !== undefined) {
+        fail(
+          new DiscordFatal({
+            reason: `Discord closed shard ${discordShardId} with ${code}: ${reason}`,
+            discordShardId,
+            closeCode: code,
+          }),
+        )
+      }
+    })
+    manager.on(WebSocketShardEvents.Error, (error, discordShardId) => {
+      fail(
+        new DiscordFatal({
+          reason: `Discord shard ${discordShardId} stopped: ${error.message}`,
+          discordShardId,
+        }),
+      )
+    })
+
+    const log = (message: string, annotations: Record<string, unknown>) =>
+      Effect.runFork(Effect.logInfo(message).pipe(Effect.annotateLogs(annotations)))
+    manager.on(WebSocketShardEvents.Ready, (data, discordShardId) =>
+      log("discord ready", { discordShardId, guilds: data.guilds.length }),
+    )
+    manager.on(WebSocketShardEvents.Resumed, (discordShardId) =>
+      log("discord resumed", { discordShardId }),
+    )
+
+    const connect = Effect.tryPromise({
+      try: () => manager.connect(),
+      catch: (error) => error,
+    }).pipe(
+      Effect.catchAll((error) =>
+        Deferred.isDone(fatal).pipe(
+          Effect.flatMap((done) =>
+            done
+              ? Deferred.await(fatal)
+              : Effect.logWarning("cannot connect to Discord; retrying").pipe(
+                  Effect.annotateLogs("error", String(error)),
+                  Effect.zipRight(Effect.fail(error)),
+                ),
           ),
         ),
       ),
-  })
-  const discordShardIds = Option.getOrElse(config.discordShardIds, () =>
-    Array.from({ length: discordShardCount }, (_, id) => id),
-  )
-  const restored = yield* session.load(discordShardIds)
+      Effect.retry({
+        schedule: Schedule.exponential("500 millis").pipe(
+          Schedule.either(Schedule.spaced("30 seconds")),
+        ),
+        while: (error) => !(error instanceof DiscordFatal),
+      }),
+      Effect.catchAll((error) =>
+        error instanceof DiscordFatal ? Effect.fail(error) : Effect.die(error),
+      ),
+      Effect.raceFirst(Deferred.await(fatal)),
+      Effect.tap(() =>
+        Effect.logInfo("discord connected").pipe(
+          Effect.annotateLogs({ discordShardIds: discordShardIds.join(","), discordShardCount }),
+        ),
+      ),
+    )
 
-  const dispatches = yield* Effect.acquireRelease(Queue.unbounded<Envelope>(), Queue.shutdown)
+    const destroy = (options: WebSocketShardDestroyOptions) =>
+      Effect.promise(async () => {
+        await manager.destroy(options)
+      }).pipe(Effect.timeout(Duration.seconds(5)), Effect.ignore)
 
-  const manager = new WebSocketManager({
-    token,
-    intents: INTENTS,
-    rest,
-    shardCount: discordShardCount,
-    shardIds: [...discordShardIds],
-    retrieveSessionInfo: (discordShardId) => session.retrieve(discordShardId),
-    updateSessionInfo: (discordShardId, info) => session.update(discordShardId, info),
-  })
+    // Whatever happened before, the sockets close when the scope does.
+    yield* Effect.addFinalizer(() => destroy({ code: RESUMABLE_CLOSE_CODE, reason: "stopping" }))
 
-  manager.on(WebSocketShardEvents.Dispatch, (payload, discordShardId) => {
-    Queue.unsafeOffer(dispatches, {
-      discordShardId,
-      sequence: payload.s,
-      event: payload.t,
-      data: payload.d,
+    return Discord.of({
+      rest,
+      manager,
+      discordShardIds,
+      discordShardCount,
+      dispatches,
+      restored,
+      connect,
+      fatal: Deferred.await(fatal),
+      sessionInfo: (discordShardId) => session.retrieve(discordShardId),
+      closeResumable: destroy({ code: RESUMABLE_CLOSE_CODE, reason: "stopping; will resume" }),
     })
   })
-  manager.on(WebSocketShardEvents.Closed, (code, discordShardId) => {
-    const reason = FATAL_CLOSE_CODES.get(code)
-    if (reason !== undefined) {
-      fail(
-        new DiscordFatal({
-          reason: `Discord closed shard ${discordShardId} with ${code}: ${reason}`,
-          discordShardId,
-          closeCode: code,
-        }),
-      )
-    }
-  })
-  manager.on(WebSocketShardEvents.Error, (error, discordShardId) => {
-    fail(
-      new DiscordFatal({
-        reason: `Discord shard ${discordShardId} stopped: ${error.message}`,
-        discordShardId,
-      }),
-    )
-  })
 
-  const log = (message: string, annotations: Record<string, unknown>) =>
-    Effect.runFork(Effect.logInfo(message).pipe(Effect.annotateLogs(annotations)))
-  manager.on(WebSocketShardEvents.Ready, (data, discordShardId) =>
-    log("discord ready", { discordShardId, guilds: data.guilds.length }),
-  )
-  manager.on(WebSocketShardEvents.Resumed, (discordShardId) =>
-    log("discord resumed", { discordShardId }),
-  )
-
-  const connect = Effect.tryPromise({
-    try: () => manager.connect(),
-    catch: (error) => error,
-  }).pipe(
-    Effect.catchAll((error) =>
-      Deferred.isDone(fatal).pipe(
-        Effect.flatMap((done) =>
-          done
-            ? Deferred.await(fatal)
-            : Effect.logWarning("cannot connect to Discord; retrying").pipe(
-                Effect.annotateLogs("error", String(error)),
-                Effect.zipRight(Effect.fail(error)),
-              ),
-        ),
-      ),
-    ),
-    Effect.retry({
-      schedule: Schedule.exponential("500 millis").pipe(
-        Schedule.either(Schedule.spaced("30 seconds")),
-      ),
-      while: (error) => !(error instanceof DiscordFatal),
-    }),
-    Effect.catchAll((error) =>
-      error instanceof DiscordFatal ? Effect.fail(error) : Effect.die(error),
-    ),
-    Effect.raceFirst(Deferred.await(fatal)),
-    Effect.tap(() =>
-      Effect.logInfo("discord connected").pipe(
-        Effect.annotateLogs({ discordShardIds: discordShardIds.join(","), discordShardCount }),
-      ),
-    ),
-  )
-
-  const destroy = (options: WebSocketShardDestroyOptions) =>
-    Effect.promise(async () => {
-      await manager.destroy(options)
-    }).pipe(Effect.timeout(Duration.seconds(5)), Effect.ignore)
-
-  // Whatever happened before, the sockets close when the scope does.
-  yield* Effect.addFinalizer(() => destroy({ code: RESUMABLE_CLOSE_CODE, reason: "stopping" }))
-
-  return Discord.of({
-    rest,
-    manager,
-    discordShardIds,
-    discordShardCount,
-    dispatches,
-    restored,
-    connect,
-    fatal: Deferred.await(fatal),
-    sessionInfo: (discordShardId) => session.retrieve(discordShardId),
-    closeResumable: destroy({ code: RESUMABLE_CLOSE_CODE, reason: "stopping; will resume" }),
-  })
-})
-
-export const layer = Layer.scoped(Discord, make)
+export const layer = (options: DiscordOptions = {}) => Layer.scoped(Discord, make(options))

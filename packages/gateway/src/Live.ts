@@ -21,13 +21,14 @@ export const layer = (
   options: {
     readonly stateDirectory?: string
     readonly dispatch?: Partial<Dispatch.DispatchOptions>
+    readonly discord?: Discord.DiscordOptions
   } = {},
 ) => {
   const directory = options.stateDirectory ?? defaultStateDirectory
   const infrastructure = Layer.mergeAll(managerClientLayer, shardClientsLayer())
   const core = CountingCore.layerWith({ directory }).pipe(Layer.provideMerge(infrastructure))
   const state = Layer.mergeAll(GuildState.layer, Session.layer(directory))
-  const connection = Discord.layer.pipe(Layer.provideMerge(state))
+  const connection = Discord.layer(options.discord).pipe(Layer.provideMerge(state))
   const dispatching = Dispatch.layer(options.dispatch).pipe(
     Layer.provideMerge(Layer.merge(connection, core)),
   )

@@ -154,7 +154,12 @@ export interface GatewayHandle {
  */
 export const startGateway = (options: GatewayOptions) =>
   Effect.gen(function* () {
-    const context = yield* Layer.build(Live.layer({ stateDirectory: options.stateDirectory }))
+    const context = yield* Layer.build(
+      Live.layer({
+        stateDirectory: options.stateDirectory,
+        discord: { skipIdentifyThrottle: true },
+      }),
+    )
     yield* Gateway.start.pipe(Effect.provide(context))
     return {
       discord: Context.get(context, Discord),
@@ -174,6 +179,8 @@ export const awaitCaughtUp = (
   timeout: Duration.DurationInput = Duration.minutes(5),
 ) =>
   Effect.gen(function* () {
+    // Every message fed to the shards' streams and acknowledged by the client's heartbeats.
+    yield* sim.replay.awaitDone(timeout)
     const idle = Effect.gen(function* () {
       const status = yield* sim.replay.status
       if (status.phase !== "done") return false
