@@ -149,14 +149,20 @@ export class DbShards extends Effect.Service<DbShards>()("@tally/manager/DbShard
       )
 
     const ready = Effect.gen(function* () {
+      const managerReachable = yield* sql`SELECT 1`.pipe(
+        Effect.timeout("2 seconds"),
+        Effect.as(true),
+        Effect.orElseSucceed(() => false),
+      )
       const done = yield* Ref.get(migrated)
       const probes = yield* Effect.forEach(ids, reachable, { concurrency: "unbounded" })
       const unreachableDbShardIds = ids.filter((_, index) => probes[index] === false)
       const allMigrated = ids.every((dbShardId) => done.has(dbShardId))
-      if (unreachableDbShardIds.length > 0 || !allMigrated) {
+      if (!managerReachable || unreachableDbShardIds.length > 0 || !allMigrated) {
         return yield* new ManagerApi.NotReady({
-          reason:
-            unreachableDbShardIds.length > 0
+          reason: !managerReachable
+            ? "the manager database cannot be reached"
+            : unreachableDbShardIds.length > 0
               ? "some DB shards cannot be reached"
               : "some DB shards are not migrated yet",
           migrated: allMigrated,

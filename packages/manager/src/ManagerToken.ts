@@ -5,6 +5,14 @@ import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
 /** Where a generated token is kept, relative to the current directory; the gateway reads it there. */
 export const TOKEN_FILE = ".tally/manager.token"
 
+/**
+ * The token file's absolute path. "The current directory" is where the command was typed: pnpm
+ * runs a package's script in the package's folder but names the caller's folder in INIT_CWD, so
+ * `pnpm --filter @tally/manager start` and `pnpm --filter @tally/gateway start` from one folder
+ * agree on one file.
+ */
+export const tokenPath = (path: Path.Path) => path.resolve(process.env.INIT_CWD ?? ".", TOKEN_FILE)
+
 /** The bearer token every /v1 request must carry. */
 export class ManagerToken extends Context.Tag("@tally/manager/ManagerToken")<
   ManagerToken,
@@ -15,7 +23,7 @@ export class ManagerToken extends Context.Tag("@tally/manager/ManagerToken")<
 export const readTokenFile = Effect.gen(function* () {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
-  const text = yield* fs.readFileString(path.resolve(TOKEN_FILE))
+  const text = yield* fs.readFileString(tokenPath(path))
   const token = text.trim()
   if (token.length === 0) {
     return yield* Effect.fail(new Error(`${TOKEN_FILE} is empty`))
@@ -30,7 +38,7 @@ export const readTokenFile = Effect.gen(function* () {
 const tokenFromFile = Effect.gen(function* () {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
-  const file = path.resolve(TOKEN_FILE)
+  const file = tokenPath(path)
 
   yield* fs.makeDirectory(path.dirname(file), { recursive: true })
   const written = yield* fs

@@ -80,7 +80,7 @@ export class Routes extends Effect.Service<Routes>()("@tally/manager/Routes", {
         const known = yield* selectKnown(kind, missing, true)
         const knownIds = new Set(known.map((row) => row.id))
         const fresh = missing.filter((id) => !knownIds.has(id))
-        if (fresh.length === 0) return
+        if (fresh.length === 0) return known
 
         const assigned = assignFewest(
           fresh,
@@ -100,6 +100,7 @@ export class Routes extends Effect.Service<Routes>()("@tally/manager/Routes", {
         yield* Effect.logDebug("assigned routes").pipe(
           Effect.annotateLogs({ table: kind.table, count: assigned.length }),
         )
+        return [...known, ...assigned]
       }).pipe(
         sql.withTransaction,
         Effect.retry({
@@ -117,10 +118,7 @@ export class Routes extends Effect.Service<Routes>()("@tally/manager/Routes", {
         for (const row of yield* selectKnown(kind, ids, false)) found.set(row.id, row.dbShardId)
         const missing = ids.filter((id) => !found.has(id))
         if (missing.length > 0) {
-          yield* assignMissing(kind, missing)
-          for (const row of yield* selectKnown(kind, missing, false)) {
-            found.set(row.id, row.dbShardId)
-          }
+          for (const row of yield* assignMissing(kind, missing)) found.set(row.id, row.dbShardId)
         }
         return found
       }).pipe(

@@ -99,11 +99,14 @@ export const countRequests = (matches: (url: string) => boolean) => {
   return { counter, layer }
 }
 
-/** This process's environment without any Tally setting, so the child reads only `env`. */
+/**
+ * This process's environment without any Tally setting, so the child reads only `env`, and
+ * without INIT_CWD, so its token file lands in its own `cwd`.
+ */
 const inheritedEnvironment = () =>
   Object.fromEntries(
     Object.entries(process.env).filter(
-      ([key]) => !/^(MANAGER_|SHARD_DATABASE|GATEWAY_|DISCORD_|LOG_LEVEL)/.test(key),
+      ([key]) => !/^(MANAGER_|SHARD_DATABASE|GATEWAY_|DISCORD_|LOG_LEVEL|INIT_CWD$)/.test(key),
     ),
   )
 
