@@ -18,6 +18,8 @@ import { makeGateway, PRIVILEGED_INTENTS, type ShardStats } from "./Gateway"
 import { type InteractionReply, makeInteractions } from "./Interactions"
 import { makeReplay, type ReplayStatus, type Speed } from "./Replay"
 import { makeRest, type RateLimitFault, type RestCall, type ServerErrorFault } from "./Rest"
+import type { Trace } from "./Trace"
+import { worldFromTrace } from "./TraceWorld"
 import { type ChannelSpec, makeWorld, type World, type WorldSpec } from "./World"
 
 export interface DiscordSimOptions {
@@ -34,6 +36,10 @@ export interface DiscordSimOptions {
   readonly heartbeatIntervalMillis?: number | undefined
   /** guilds, channels, roles, members; `messages` are replayed */
   readonly world?: WorldSpec | undefined
+  /** a trace to replay (its world is built with `worldFromTrace`); wins over `world` */
+  readonly trace?: Trace | undefined
+  /** the instant of the trace's t = 0, anchoring message ids; default now minus its span */
+  readonly startMillis?: number | undefined
   /** replay speed; default "max" */
   readonly speed?: Speed | undefined
   /** start the replay once every Discord shard is READY; default true when there are messages */
@@ -79,6 +85,8 @@ export interface SimStats {
   readonly restCalls: number
   readonly deliveryPaused: boolean
   readonly heartbeatAcks: boolean
+  /** this process's CPU time (µs) and memory, for benchmarks */
+  readonly process: { readonly cpuMicros: number; readonly rssBytes: number }
 }
 
 export interface RunInteraction extends InteractionInput {
@@ -100,13 +108,17 @@ export interface DiscordSim {
   readonly world: World
   readonly inject: (event: SimEvent) => Effect.Effect<void, SimEventRejected>
   readonly replay: {
+    /** replaces the messages to replay (the world's guilds must already exist) */
     readonly load: (world: WorldSpec) => Effect.Effect<void>
     readonly start: Effect.Effect<void>
     readonly pause: Effect.Effect<void>
     readonly resume: Effect.Effect<void>
     readonly setSpeed: (speed: Speed) => Effect.Effect<void>
     readonly status: Effect.Effect<ReplayStatus>
-    /** waits until every message was fed and every shard's stream acknowledged by a client */
+    /**
+     * Waits until every message was fed and every shard's stream acknowledged by a client
+     * (asking clients for heartbeats, op 1, once all is sent).
+     */
     readonly awaitDone: (
       timeout: Duration.DurationInput,
     ) => Effect.Effect<ReplayStatus, InteractionTimeout>
@@ -131,7 +143,15 @@ export interface DiscordSim {
   readonly stats: Effect.Effect<SimStats>
 }
 
+const cpuAndMemory = () => {
+  const { user, system } = process.cpuUsage()
+  return { cpuMicros: user + system, rssBytes: process.memoryUsage.rss() }
+}
+
 const DEFAULT_APPLICATION_ID = "1100000000000000001"
+
+const traceWorld = (trace: Trace, startMillis: number | undefined): WorldSpec =>
+  worldFromTrace(trace, startMillis !== undefined ? { startMillis } : {})
 
 const announcedThreads = (spec: WorldSpec) => {
   const announced = new Set<string>()
@@ -153,7 +173,9 @@ export const make = (
   Effect.gen(function* () {
     const applicationId = options.applicationId ?? DEFAULT_APPLICATION_ID
     const shardCount = options.discordShards ?? 1
-    const worldSpec: WorldSpec = options.world ?? { guilds: [] }
+    const worldSpec: WorldSpec = options.trace
+      ? traceWorld(options.trace, options.startMillis)
+      : (options.world ?? { guilds: [] })
     const botSpec = {
       id: applicationId,
       username: options.botUsername ?? "Tally",
@@ -279,12 +301,16 @@ export const make = (
         restCalls: rest.calls().length,
         deliveryPaused: gateway.deliveryPaused,
         heartbeatAcks: gateway.heartbeatAcks,
+        process: cpuAndMemory(),
       }),
     )
 
     const awaitDone = (timeout: Duration.DurationInput) =>
       Effect.gen(function* () {
+        let polls = 0
         while (!(replay.status().phase === "done" && gateway.settled())) {
+          // once everything is sent, ask for heartbeats instead of waiting for the next ones
+          if (replay.status().phase === "done" && ++polls % 5 === 0) gateway.requestHeartbeats()
           yield* Effect.sleep(Duration.millis(20))
         }
         return replay.status()

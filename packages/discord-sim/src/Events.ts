@@ -3,14 +3,14 @@
  * the guild's Discord shard (see Gateway). The same union is accepted in-process and as JSON
  * over `POST /_sim/inject`.
  */
-import { fromTimestamp } from "@tally/domain/Snowflake"
+import { fromTimestamp, timestampMillis, unsafeMake } from "@tally/domain/Snowflake"
 import { Data } from "effect"
 import type { StreamEntry } from "./Gateway"
 import { Intent } from "./Gateway"
 import {
   channelJson,
   memberJson,
-  messageJson,
+  messageEventText,
   roleJson,
   userJson,
   voiceStateJson,
@@ -122,6 +122,17 @@ const requireGuild = (world: World, guildId: string): Guild => {
 
 const json = (value: unknown) => JSON.stringify(value)
 
+const REMEMBERED_AUTHORS = 100_000
+
+/**
+ * Remembers who wrote a message, for `message_author_id` on reactions; the most recent
+ * messages only, so a long replay does not grow a map per message.
+ */
+const rememberAuthor = (world: World, messageId: string, authorId: string) => {
+  if (world.messageAuthors.size >= REMEMBERED_AUTHORS) world.messageAuthors.clear()
+  world.messageAuthors.set(messageId, authorId)
+}
+
 /** A MESSAGE_CREATE entry; its content is blanked for clients without MESSAGE_CONTENT. */
 export const messageEntry = (
   world: World,
@@ -136,6 +147,8 @@ export const messageEntry = (
     mentionIds: ReadonlyArray<string>
     replyToMessageId?: string | undefined
     onFirstSend?: (() => void) | undefined
+    /** the message's time, when the caller already has it (else read from the id) */
+    atMillis?: number | undefined
   },
 ): StreamEntry => {
   const channel = world.channels.get(fields.channelId)
@@ -148,7 +161,7 @@ export const messageEntry = (
       upsertMember(world, fields.guild, { userId: author.id, bot: fields.bot }, Date.now())
   }
   const mentions = fields.mentionIds.map((id) => upsertUser(world, id, false))
-  world.messageAuthors.set(fields.id, author.id)
+  rememberAuthor(world, fields.id, author.id)
   const input = {
     id: fields.id,
     channel,
@@ -157,15 +170,15 @@ export const messageEntry = (
     type: fields.messageType,
     content: fields.content,
     mentions,
-    timestamp: new Date(Number((BigInt(fields.id) >> 22n) + 1_420_070_400_000n)).toISOString(),
+    timestamp: new Date(fields.atMillis ?? timestampMillis(unsafeMake(fields.id))).toISOString(),
     referencedMessageId: fields.replyToMessageId,
   }
-  const data = json(messageJson(world, input, true))
+  const data = messageEventText(world, input)
   // Discord keeps content for the bot's own messages and messages that mention it
   const keepsContent = author.id === world.bot.id || fields.mentionIds.includes(world.bot.id)
   const blanked =
     fields.content !== "" && !keepsContent && channel.guildId !== null
-      ? json(messageJson(world, { ...input, content: "" }, true))
+      ? messageEventText(world, { ...input, content: "" })
       : undefined
   return {
     event: "MESSAGE_CREATE",

@@ -227,3 +227,45 @@ export const messageJson = (world: World, input: MessageInput, asEvent: boolean)
     : {}),
   ...(asEvent ? { channel_type: input.channel.type } : {}),
 })
+
+// -- the hot path: MESSAGE_CREATE text built from cached fragments ------------------------------
+
+const userTexts = new WeakMap<User, { readonly username: string; readonly text: string }>()
+const memberTexts = new WeakMap<Member, { readonly roles: Array<string>; readonly text: string }>()
+
+/** `JSON.stringify(userJson(user))`, cached until the user's name changes. */
+export const userText = (user: User): string => {
+  const cached = userTexts.get(user)
+  if (cached && cached.username === user.username) return cached.text
+  const text = JSON.stringify(userJson(user))
+  userTexts.set(user, { username: user.username, text })
+  return text
+}
+
+/**
+ * `JSON.stringify(memberJson(world, member, false))`, cached until its roles change (role
+ * changes replace the array; a nick change replaces the member).
+ */
+export const memberText = (world: World, member: Member): string => {
+  const cached = memberTexts.get(member)
+  if (cached && cached.roles === member.roles) return cached.text
+  const text = JSON.stringify(memberJson(world, member, false))
+  memberTexts.set(member, { roles: member.roles, text })
+  return text
+}
+
+/**
+ * The text of `JSON.stringify(messageJson(world, input, true))` (a gateway MESSAGE_CREATE),
+ * built from cached fragments: replay sends it for every trace message.
+ */
+export const messageEventText = (world: World, input: MessageInput): string => {
+  const guildId = input.channel.guildId
+  const reference =
+    input.referencedMessageId !== undefined
+      ? `,"message_reference":{"type":0,"message_id":"${input.referencedMessageId}","channel_id":"${input.channel.id}"${guildId !== null ? `,"guild_id":"${guildId}"` : ""}}`
+      : ""
+  const mentions =
+    input.mentions.length === 0 ? "[]" : `[${input.mentions.map(userText).join(",")}]`
+  const embeds = input.embeds && input.embeds.length > 0 ? JSON.stringify(input.embeds) : "[]"
+  return `{"id":"${input.id}","channel_id":"${input.channel.id}"${guildId !== null ? `,"guild_id":"${guildId}"` : ""},"author":${userText(input.author)}${input.member ? `,"member":${memberText(world, input.member)}` : ""},"content":${JSON.stringify(input.content)},"timestamp":"${input.timestamp}","edited_timestamp":null,"tts":false,"mention_everyone":false,"mentions":${mentions},"mention_roles":[],"attachments":[],"embeds":${embeds},"components":[],"pinned":false,"type":${input.type},"flags":0${input.webhookId !== undefined ? `,"webhook_id":"${input.webhookId}"` : ""}${reference},"channel_type":${input.channel.type}}`
+}

@@ -43,6 +43,7 @@ export const makeReplay = (options: {
   const { world, gateway } = options
   let messages: ReadonlyArray<ReplayMessage> = []
   let times: Array<number> = []
+  let firstMillis = 0
   let next = 0
   let phase: ReplayPhase = "idle"
   let speed: Speed = "max"
@@ -59,37 +60,49 @@ export const makeReplay = (options: {
       ? traceMillisAtResume + (Date.now() - resumedAt) * factor()
       : traceMillisAtResume
 
+  const shards = new Map<string, number>()
+  const shardOf = (guildId: string) => {
+    let shardId = shards.get(guildId)
+    if (shardId === undefined) {
+      shardId = discordShardOf(guildId, gateway.shardCount)
+      shards.set(guildId, shardId)
+    }
+    return shardId
+  }
+
   const load = (input: ReadonlyArray<ReplayMessage>) => {
     messages = input
-    const first = input[0] ? timestampMillis(unsafeMake(input[0].id)) : 0
-    times = input.map((message) => timestampMillis(unsafeMake(message.id)) - first)
+    firstMillis = input[0] ? timestampMillis(unsafeMake(input[0].id)) : 0
+    times = input.map((message) => timestampMillis(unsafeMake(message.id)) - firstMillis)
     next = 0
     traceMillisAtResume = 0
     phase = "idle"
   }
 
-  const appendMessage = (message: ReplayMessage) => {
+  const appendMessage = (message: ReplayMessage, shardId: number, atMillis: number) => {
     const guild = world.guilds.get(message.guild_id) ?? null
     const threadId = message.announceThreadFirst
     if (threadId !== undefined && !announced.has(threadId) && guild) {
       announced.add(threadId)
       const thread = options.threads.get(threadId)
-      if (thread) gateway.appendForGuild(guild.id, threadCreateEntry(world, guild, thread.spec))
+      if (thread) gateway.append(shardId, threadCreateEntry(world, guild, thread.spec))
     }
     const replyKey =
       message.reply_to_author !== undefined
         ? `${message.channel_id}:${message.reply_to_author}`
         : null
-    const repliedTo = replyKey !== null ? lastMessageOf.get(replyKey) : undefined
+    const repliedTo =
+      message.referenced_message_id ?? (replyKey !== null ? lastMessageOf.get(replyKey) : undefined)
     lastMessageOf.set(`${message.channel_id}:${message.author}`, message.id)
     const mentionIds = Array.isArray(message.mentions)
       ? (message.mentions as ReadonlyArray<string>)
       : message.reply_to_author !== undefined
         ? [message.reply_to_author]
         : []
-    gateway.appendForGuild(
-      message.guild_id,
+    gateway.append(
+      shardId,
       messageEntry(world, {
+        atMillis,
         id: message.id,
         guild,
         channelId: message.channel_id,
@@ -113,11 +126,9 @@ export const makeReplay = (options: {
     while (next < messages.length) {
       const message = messages[next] as ReplayMessage
       if ((times[next] as number) > reached) break
-      if (speed === "max") {
-        const shard = discordShardOf(message.guild_id, gateway.shardCount)
-        if (gateway.pending(shard) >= MAX_PENDING_PER_SHARD) return
-      }
-      appendMessage(message)
+      const shardId = shardOf(message.guild_id)
+      if (speed === "max" && gateway.pending(shardId) >= MAX_PENDING_PER_SHARD) return
+      appendMessage(message, shardId, firstMillis + (times[next] as number))
       next++
     }
     if (next >= messages.length) {

@@ -127,6 +127,8 @@ export interface ReplayMessage {
   readonly type: number
   readonly mentions?: number | ReadonlyArray<string> | undefined
   readonly reply_to_author?: string | undefined
+  /** the replied-to message, when known */
+  readonly referenced_message_id?: string | undefined
   readonly content?: string | undefined
   readonly announceThreadFirst?: string | undefined
 }

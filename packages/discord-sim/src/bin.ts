@@ -1,0 +1,76 @@
+/**
+ * `pnpm --filter @tally/discord-sim start [--trace FILE|DIR] [--generate N] [--port N]
+ *  [--speed max|real|N] [--discord-shards N] [--token T] [--seed N] [--heartbeat-interval MS]`
+ *
+ * Starts the simulator and prints what a bot needs. The last line printed at start is
+ * `discord-sim ready {json}` for scripts that start it as a child process.
+ */
+import { parseArgs } from "node:util"
+import { NodeRuntime } from "@effect/platform-node"
+import { Effect } from "effect"
+import * as DiscordSim from "./DiscordSim"
+import { parseSpeed } from "./Replay"
+import { loadTrace, type Trace } from "./Trace"
+import { generateTrace } from "./TraceGenerator"
+
+const { values } = parseArgs({
+  options: {
+    trace: { type: "string" },
+    generate: { type: "string" },
+    seed: { type: "string", default: "1" },
+    guilds: { type: "string" },
+    port: { type: "string" },
+    speed: { type: "string", default: "real" },
+    "discord-shards": { type: "string", default: "1" },
+    token: { type: "string" },
+    "heartbeat-interval": { type: "string" },
+  },
+  strict: true,
+})
+
+const numberOption = (name: string, text: string | undefined): number | undefined => {
+  if (text === undefined) return undefined
+  const value = Number(text)
+  if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} expects a whole number`)
+  return value
+}
+
+const program = Effect.gen(function* () {
+  let trace: Trace | undefined
+  if (values.trace !== undefined) trace = yield* loadTrace(values.trace)
+  else if (values.generate !== undefined) {
+    const guilds = numberOption("guilds", values.guilds)
+    trace = generateTrace({
+      seed: numberOption("seed", values.seed) ?? 1,
+      messages: numberOption("generate", values.generate) ?? 1000,
+      ...(guilds !== undefined ? { guilds } : {}),
+    })
+  }
+  const speed = parseSpeed(values.speed)
+  const discordShards = numberOption("discord-shards", values["discord-shards"]) ?? 1
+  const sim = yield* DiscordSim.make({
+    port: numberOption("port", values.port),
+    token: values.token,
+    trace,
+    speed,
+    discordShards,
+    heartbeatIntervalMillis: numberOption("heartbeat-interval", values["heartbeat-interval"]),
+  })
+  const replay = yield* sim.replay.status
+  const lines = [
+    `discord-sim listening on 127.0.0.1:${sim.port}`,
+    `  DISCORD_API_URL=${sim.apiUrl}`,
+    `  DISCORD_TOKEN=${sim.token}${values.token === undefined ? "   (any token is accepted)" : ""}`,
+    `  DISCORD_APPLICATION_ID=${sim.applicationId}`,
+    `  DISCORD_SHARD_COUNT=${discordShards}`,
+    `  gateway ${sim.gatewayUrl}   control ${sim.controlUrl}`,
+    trace
+      ? `  replay "${trace.name}": ${replay.total} messages over ${Math.round(replay.spanMillis / 60_000)} min at speed ${speed}; starts when a client is READY on every Discord shard`
+      : "  no trace: inject events with POST /_sim/inject",
+    `discord-sim ready ${JSON.stringify({ apiUrl: sim.apiUrl, gatewayUrl: sim.gatewayUrl, controlUrl: sim.controlUrl, token: sim.token, applicationId: sim.applicationId, discordShards, messages: replay.total })}`,
+  ]
+  for (const line of lines) process.stdout.write(`${line}\n`)
+  return yield* Effect.never
+})
+
+NodeRuntime.runMain(Effect.scoped(program))
