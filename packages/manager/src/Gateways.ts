@@ -21,6 +21,8 @@ const nullableNumber = (value: number | string | null) => (value === null ? null
  * Gateway processes' last heartbeats, kept in the manager database so that every manager process
  * lists the same gateways.
  */
+// TODO: a gateway that stopped stays listed (with a growing age) forever — remove when heartbeats
+// older than a configurable age are pruned.
 export class Gateways extends Effect.Service<Gateways>()("@tally/manager/Gateways", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient

@@ -20,6 +20,8 @@ interface RouteRow {
   readonly dbShardId: number
 }
 
+// TODO: a DB shard that is down still gets new guilds (its writes wait in the gateway's buffers)
+// — remove when assignment skips DB shards that /health/ready reports unreachable.
 /**
  * Gives each new id to the DB shard with the fewest routes of its kind so far (ties to the lowest
  * id), one at a time, so a batch spreads as evenly as single asks would.

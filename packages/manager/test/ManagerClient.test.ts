@@ -1,8 +1,11 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as path from "node:path"
 import { FetchHttpClient } from "@effect/platform"
 import { describe, expect, layer } from "@effect/vitest"
 import * as ManagerApi from "@tally/domain/ManagerApi"
 import * as Snowflake from "@tally/domain/Snowflake"
-import { type Duration, Effect, Layer, Option, Redacted } from "effect"
+import { ConfigProvider, Context, type Duration, Effect, Layer, Option, Redacted } from "effect"
 import * as ManagerClient from "../src/ManagerClient"
 import { ask, countRequests, environment, makeDatabases, startManager, token } from "./fixtures"
 
@@ -176,5 +179,32 @@ layer(ServerLive, { timeout: 60_000, excludeTestServices: true })("ManagerClient
       const dbShards = yield* manager.dbShards
       expect(dbShards.map((dbShard) => dbShard.dbShardId)).toEqual([0, 1])
     }),
+  )
+
+  it.scoped(
+    "from config: MANAGER_URL, and without MANAGER_TOKEN the token in .tally/manager.token",
+    () =>
+      Effect.gen(function* () {
+        const { url } = yield* Server
+        const folder = mkdtempSync(path.join(tmpdir(), "tally-client-"))
+        mkdirSync(path.join(folder, ".tally"))
+        writeFileSync(path.join(folder, ".tally/manager.token"), `${token}\n`, { mode: 0o600 })
+        const previous = process.env.INIT_CWD
+        process.env.INIT_CWD = folder
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            if (previous === undefined) delete process.env.INIT_CWD
+            else process.env.INIT_CWD = previous
+            rmSync(folder, { recursive: true })
+          }),
+        )
+
+        const context = yield* Layer.build(ManagerClient.layerConfig).pipe(
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["MANAGER_URL", url]]))),
+        )
+        const manager = Context.get(context, ManagerClient.ManagerClient)
+        const dbShards = yield* manager.dbShards
+        expect(dbShards.map((dbShard) => dbShard.dbShardId)).toEqual([0, 1])
+      }),
   )
 })

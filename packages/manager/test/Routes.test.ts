@@ -25,17 +25,15 @@ describe("a new guild goes to the DB shard with the fewest guilds", () => {
         const ids = guildIds(1000, 1)
 
         // Single asks and batches mixed, concurrently, as gateways would send them.
-        const single = ids.slice(0, 100)
-        const batched = ids.slice(100)
+        const single = ids.slice(0, 50)
+        const batched = ids.slice(50)
         yield* Effect.all(
           [
             Effect.forEach(single, (id) => ask(manager.url, `/v1/routes/guilds/${id}`), {
               concurrency: 20,
             }),
             Effect.forEach(
-              Array.from({ length: 9 }, (_, index) =>
-                batched.slice(index * 100, index * 100 + 100),
-              ),
+              Array.from({ length: 10 }, (_, index) => batched.slice(index * 95, index * 95 + 95)),
               (chunk) =>
                 ask(manager.url, "/v1/routes/guilds/batch", {
                   method: "POST",
