@@ -14,7 +14,7 @@ import {
   ApplicationCommandType,
   ApplicationIntegrationType,
   InteractionContextType,
-  type RESTPutAPIApplicationCommandsJSONBody,
+  type RESTPostAPIChatInputApplicationCommandsJSONBody,
 } from "discord-api-types/v10"
 import { Data, type Effect } from "effect"
 
@@ -203,7 +203,7 @@ const optionJson = (option: OptionDefinition): APIApplicationCommandOption => {
 /** The body of a bulk overwrite: every definition as Discord's JSON, guild-only. */
 export const deploymentJson = (
   definitions: ReadonlyArray<CommandDefinition>,
-): RESTPutAPIApplicationCommandsJSONBody =>
+): ReadonlyArray<RESTPostAPIChatInputApplicationCommandsJSONBody> =>
   definitions.map((definition) => ({
     type: ApplicationCommandType.ChatInput,
     name: definition.name,

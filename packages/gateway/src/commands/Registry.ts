@@ -2,7 +2,7 @@
  * The commands Tally serves, by name: what `deploy-commands` registers with Discord and what
  * `Interactions` dispatches to. A new command is one file under `commands/` and one entry here.
  */
-import type { RESTPutAPIApplicationCommandsJSONBody } from "discord-api-types/v10"
+import type { RESTPostAPIChatInputApplicationCommandsJSONBody } from "discord-api-types/v10"
 import { type Command, type CommandDefinition, deploymentJson } from "./Command"
 import * as rank from "./rank"
 import * as top from "./top"
@@ -11,7 +11,7 @@ export interface Registry {
   readonly definitions: ReadonlyArray<CommandDefinition>
   readonly find: (name: string) => Command | undefined
   /** The bulk-overwrite body for `PUT /applications/{app}/commands`. */
-  readonly deploymentJson: RESTPutAPIApplicationCommandsJSONBody
+  readonly deploymentJson: ReadonlyArray<RESTPostAPIChatInputApplicationCommandsJSONBody>
 }
 
 const COMMAND_NAME = /^[-_\p{L}\p{N}]{1,32}$/u
