@@ -321,7 +321,13 @@ export const make = (options: Options = {}) =>
           )
         : Effect.succeed(false)
 
-    /** A channel the guild state knows as text-based; unknown guilds are left to Discord. */
+    /**
+     * A channel the guild state knows as text-based; unknown guilds are left to Discord. A
+     * channel the bot may not post in is found out by the post's 403, then the next place is tried.
+     */
+    // TODO: no permission check before posting (GuildState keeps no permission overwrites) —
+    // remove when GuildState can say what the bot may do in a channel.
+
     const canPostIn = (guildId: Snowflake) => (channelId: Snowflake) => {
       if (!store.has(guildId)) return true
       const channel = store.channel(guildId, channelId)
@@ -401,10 +407,15 @@ export const make = (options: Options = {}) =>
     const runJob = (job: Job) =>
       Effect.gen(function* () {
         const context = yield* contexts.load(job.guildId)
-        const member = yield* fetchMember(job.guildId, job.userId).pipe(Effect.option)
-        if (Option.isNone(member)) {
-          return yield* Effect.logInfo("member gone; level-up job dropped")
-        }
+        const member = yield* fetchMember(job.guildId, job.userId).pipe(
+          Effect.tapError((error) =>
+            Effect.logInfo("member not fetched; level-up job dropped").pipe(
+              Effect.annotateLogs({ reason: error.reason }),
+            ),
+          ),
+          Effect.option,
+        )
+        if (Option.isNone(member)) return
         const changed = yield* reconcileRoles(context, job, member.value)
         if (job.toLevel > job.fromLevel) yield* postNotice(context, job, member.value, changed)
         yield* Metric.increment(levelUpJobs)

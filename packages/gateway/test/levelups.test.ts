@@ -32,6 +32,13 @@ const silentText = "340000000000000010"
 const silentChannel = "340000000000000011" as Snowflake
 const yann = "340000000000000101" as Snowflake
 
+// Guild "Forbidden": the bot may not send messages in its level-up channel.
+const forbidden = "370000000000000001" as Snowflake
+const forbiddenText = "370000000000000010"
+const forbiddenChannel = "370000000000000011" as Snowflake
+const fred = "370000000000000101" as Snowflake
+const sendMessages = String(1n << 11n)
+
 const world = {
   guilds: [
     {
@@ -72,6 +79,21 @@ const world = {
       ],
       members: [{ userId: yann, username: "yann" }],
     },
+    {
+      id: forbidden,
+      name: "Forbidden",
+      channels: [
+        { id: forbiddenText, type: 0 },
+        {
+          id: forbiddenChannel,
+          type: 0,
+          permission_overwrites: [
+            { id: forbidden, type: 0 as const, allow: "0", deny: sendMessages },
+          ],
+        },
+      ],
+      members: [{ userId: fred, username: "fred" }],
+    },
   ],
 }
 
@@ -108,6 +130,7 @@ const setup = Effect.gen(function* () {
   for (const [guildId, channelId, userId] of [
     [deleted, deletedChannel, zoe],
     [silent, silentChannel, yann],
+    [forbidden, forbiddenChannel, fred],
   ] as const) {
     yield* Settings.updateGuild(guildId, {
       levelupMessage: notice,
@@ -196,7 +219,7 @@ describe("level-ups through simulator, gateway and MariaDB", () => {
   )
 
   it.scopedLive(
-    "a deleted level-up channel crashes nothing: the notice falls back to a direct message",
+    "a deleted or forbidden level-up channel crashes nothing: the notice falls back to a direct message",
     () =>
       Effect.gen(function* () {
         const stack = yield* startStack({ world, setup })
@@ -212,6 +235,7 @@ describe("level-ups through simulator, gateway and MariaDB", () => {
         yield* stack.injectAll([
           message(deleted, deletedText, zoe),
           message(silent, silentText, yann),
+          message(forbidden, forbiddenText, fred),
         ])
         yield* stack.settle
         const rest = yield* stack.sim.restCalls
@@ -219,10 +243,12 @@ describe("level-ups through simulator, gateway and MariaDB", () => {
         expect(calls(rest, "POST", `/channels/${deletedChannel}/messages`)).toHaveLength(0)
         const refused = calls(rest, "POST", `/channels/${silentChannel}/messages`)
         expect(refused.map((call) => call.status)).toEqual([404])
+        const denied = calls(rest, "POST", `/channels/${forbiddenChannel}/messages`)
+        expect(denied.map((call) => call.status)).toEqual([403])
         const opened = calls(rest, "POST", "/users/@me/channels")
         expect(
           opened.map((call) => (call.body as { recipient_id: string }).recipient_id).toSorted(),
-        ).toEqual([zoe, yann].toSorted())
+        ).toEqual([zoe, yann, fred].toSorted())
         const dms = opened.map((call) => (call.response as { id: string }).id)
         for (const [dm, userId] of dms.map((dm, index) => [dm, opened[index]!] as const)) {
           const posted = calls(rest, "POST", `/channels/${dm}/messages`)

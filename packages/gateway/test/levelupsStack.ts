@@ -46,6 +46,8 @@ export const offsetClock = () => {
 export interface StackOptions {
   readonly world: WorldSpec
   readonly botRolePosition?: number
+  /** How often the voice tracker credits on its own (default: hourly, so only `tickNow` does). */
+  readonly voiceTickInterval?: Duration.DurationInput
   /** Runs on the (only) DB shard before the gateway starts: settings, stored XP. */
   readonly setup?: Effect.Effect<void, unknown, SqlClient.SqlClient>
 }
@@ -113,7 +115,7 @@ export const startStack = (options: StackOptions) =>
     const time = offsetClock()
     const ours = yield* Layer.build(
       Layer.mergeAll(
-        VoiceTracker.layer({ tickInterval: Duration.hours(1) }),
+        VoiceTracker.layer({ tickInterval: options.voiceTickInterval ?? Duration.hours(1) }),
         Votes.layer(),
         LevelUps.layer(),
       ),

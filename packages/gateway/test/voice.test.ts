@@ -14,6 +14,8 @@ const alice = "310000000000000101"
 const bob = "310000000000000102"
 const carol = "310000000000000103"
 const botUser = "310000000000000104"
+const dave = "310000000000000105"
+const erin = "310000000000000106"
 
 const world = {
   guilds: [
@@ -30,6 +32,8 @@ const world = {
         { userId: bob, username: "bob" },
         { userId: carol, username: "carol", roles: [noXpRole] },
         { userId: botUser, username: "otherbot", bot: true },
+        { userId: dave, username: "dave" },
+        { userId: erin, username: "erin" },
       ],
     },
   ],
@@ -106,6 +110,40 @@ describe("voice minutes through simulator, gateway and MariaDB", () => {
         expect(xp.get(alice)).toBe(30)
         expect(xp.get(bob)).toBe(45)
         expect(xp.get(carol) ?? 0).toBe(0)
+      }),
+  )
+
+  it.scopedLive(
+    "members in voice are credited every tick without leaving, and the rest on leave",
+    () =>
+      Effect.gen(function* () {
+        const stack = yield* startStack({
+          world,
+          setup,
+          voiceTickInterval: Duration.millis(100),
+        })
+        const minutesOf = Effect.map(
+          stack.query(memberColumn("voice_minute_member", guildId)),
+          (minutes) => [minutes.get(dave) ?? 0, minutes.get(erin) ?? 0],
+        )
+
+        yield* stack.injectAll([join(dave, voiceChannel), join(erin, voiceChannel)])
+        yield* stack.voice.awaitSettled
+        yield* stack.time.advance(Duration.minutes(4))
+        // No leave and no explicit tick: the tracker's own tick credits them.
+        for (let tries = 0; (yield* minutesOf).join() !== "4,4" && tries < 50; tries++) {
+          yield* Effect.sleep(Duration.millis(100))
+          yield* stack.settle
+        }
+        expect(yield* minutesOf).toEqual([4, 4])
+
+        // Three more minutes, then Dave leaves (credited on leave); Erin, alone, earns no more.
+        yield* stack.time.advance(Duration.minutes(3))
+        yield* stack.injectAll([join(dave, null)])
+        yield* stack.time.advance(Duration.minutes(3))
+        yield* stack.injectAll([join(erin, null)])
+        yield* stack.settle
+        expect(yield* minutesOf).toEqual([7, 7])
       }),
   )
 })
