@@ -7,7 +7,7 @@ import {
   merge,
 } from "@tally/domain/ActivityDelta"
 import type { Snowflake } from "@tally/domain/Snowflake"
-import { Array as Arr, Clock, Data, Duration, Effect, type Order } from "effect"
+import { Clock, Data, Duration, Effect } from "effect"
 
 /**
  * A flush that did not commit. `retryable` failures (deadlock, lock wait, lost connection,
@@ -17,7 +17,11 @@ export class FlushFailed extends Data.TaggedError("FlushFailed")<{
   readonly reason: string
   readonly retryable: boolean
   readonly cause?: unknown
-}> {}
+}> {
+  override get message() {
+    return this.reason
+  }
+}
 
 /** `applied`: the batch was written now; `duplicate`: its id was in the ledger already. */
 export type ApplyResult = "applied" | "duplicate"
@@ -84,19 +88,26 @@ export const onDuplicateAssignments: string = [
   ]),
 ].join(",\n  ")
 
+const statements = new Map<string, string>()
+
 /** The statement for `rowCount` rows: a handful of texts, since the chunk size is fixed. */
 export const upsertStatement = (target: Target, rowCount: number): string => {
+  const cacheKey = `${target.table}/${rowCount}`
+  const cached = statements.get(cacheKey)
+  if (cached !== undefined) return cached
+  if (statements.size > 64) statements.clear()
   const columns = [
     ...target.idColumns,
     "alltime",
     ...periods.flatMap((period) => [period, `${period}_key`]),
   ]
   const row = `(${columns.map(() => "?").join(", ")})`
-  return (
+  const text =
     `INSERT INTO ${target.table} (${columns.join(", ")}) VALUES\n` +
     Array.from({ length: rowCount }, () => row).join(",\n") +
     `\nON DUPLICATE KEY UPDATE\n  ${onDuplicateAssignments}`
-  )
+  statements.set(cacheKey, text)
+  return text
 }
 
 interface Row {
@@ -104,35 +115,72 @@ interface Row {
   readonly delta: ActivityDelta
 }
 
-const rowValues = (row: Row): Array<string | number> => {
-  const values: Array<string | number> = [...row.ids, row.delta.alltime]
-  for (const period of periods) values.push(row.delta[period].amount, row.delta[period].key)
+const pushValues = (values: Array<string | number>, row: Row) => {
+  for (const id of row.ids) values.push(id)
+  const delta = row.delta
+  values.push(
+    delta.alltime,
+    delta.year.amount,
+    delta.year.key,
+    delta.month.amount,
+    delta.month.key,
+    delta.week.amount,
+    delta.week.key,
+    delta.day.amount,
+    delta.day.key,
+  )
+}
+
+const valuesOf = (rows: ReadonlyArray<Row>) => {
+  const values: Array<string | number> = []
+  for (const row of rows) pushValues(values, row)
   return values
+}
+
+/** Snowflakes as numbers: shorter is smaller, then by digits. */
+const compareSnowflakes = (a: string, b: string) =>
+  a.length !== b.length ? (a.length < b.length ? -1 : 1) : a < b ? -1 : a > b ? 1 : 0
+
+const byPrimaryKey = (a: Row, b: Row) => {
+  for (let i = 0; i < a.ids.length; i++) {
+    const order = compareSnowflakes(a.ids[i]!, b.ids[i]!)
+    if (order !== 0) return order
+  }
+  return 0
 }
 
 /** The target's rows for a batch: deltas naming the same row merged, in primary-key order. */
 export const rowsOf = (target: Target, deltas: ReadonlyArray<ActivityDelta>): Array<Row> => {
-  const rows = new Map<string, Row>()
+  const rows: Array<Row> = []
+  let ascending = true
   for (const delta of deltas) {
     if (delta.kind !== target.kind) continue
-    const ids = target.ids(delta)
-    const key = ids.join("/")
-    const existing = rows.get(key)
-    rows.set(key, { ids, delta: existing === undefined ? delta : merge(existing.delta, delta) })
+    const row = { ids: target.ids(delta), delta }
+    const previous = rows[rows.length - 1]
+    if (ascending && previous !== undefined && byPrimaryKey(previous, row) >= 0) ascending = false
+    rows.push(row)
   }
-  return Arr.sort(rows.values(), byPrimaryKey)
+  // Strictly ascending already: sorted, and no two deltas name the same row.
+  if (ascending) return rows
+  const merged = new Map<string, Row>()
+  for (const row of rows) {
+    const key = row.ids.join("/")
+    const existing = merged.get(key)
+    merged.set(
+      key,
+      existing === undefined ? row : { ids: row.ids, delta: merge(existing.delta, row.delta) },
+    )
+  }
+  return Array.from(merged.values()).sort(byPrimaryKey)
 }
 
-/** Snowflakes as numbers: shorter is smaller, then by digits. */
-const bySnowflake: Order.Order<Snowflake> = (a, b) =>
-  a.length !== b.length ? (a.length < b.length ? -1 : 1) : a < b ? -1 : a > b ? 1 : 0
-
-const byPrimaryKey: Order.Order<Row> = (a, b) => {
-  for (let i = 0; i < a.ids.length; i++) {
-    const order = bySnowflake(a.ids[i]!, b.ids[i]!)
-    if (order !== 0) return order
+/** Consecutive slices of at most `size` (Effect's `chunksOf` copies the rest at every step). */
+const chunksOf = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
+  const chunks: Array<ReadonlyArray<A>> = []
+  for (let offset = 0; offset < items.length; offset += size) {
+    chunks.push(items.slice(offset, offset + size))
   }
-  return 0
+  return chunks
 }
 
 const retryableErrnos = new Set([
@@ -234,11 +282,18 @@ export const apply = (
         ).raw,
       )
       if ((ledger as { affectedRows?: number }).affectedRows === 0) return "duplicate" as const
+      const byKind = new Map<DeltaKind, Array<ActivityDelta>>()
+      for (const delta of batch.deltas) {
+        const same = byKind.get(delta.kind)
+        if (same === undefined) byKind.set(delta.kind, [delta])
+        else same.push(delta)
+      }
       for (const target of targets) {
-        for (const chunk of Arr.chunksOf(rowsOf(target, batch.deltas), chunkSize)) {
+        const deltas = byKind.get(target.kind)
+        if (deltas === undefined) continue
+        for (const chunk of chunksOf(rowsOf(target, deltas), chunkSize)) {
           yield* limited(
-            sql.unsafe(prefix + upsertStatement(target, chunk.length), chunk.flatMap(rowValues))
-              .unprepared,
+            sql.unsafe(prefix + upsertStatement(target, chunk.length), valuesOf(chunk)).unprepared,
           )
         }
       }

@@ -171,7 +171,9 @@ export interface PositionOptions {
 class SnapshotKey extends Data.Class<{
   readonly sql: SqlClient.SqlClient
   readonly table: string
-  readonly query: Query
+  readonly guildId: Snowflake
+  readonly period: Period
+  readonly periodKey: number
 }> {}
 
 /** Members with a value above `value` in a snapshot sorted from highest to lowest. */
@@ -194,13 +196,18 @@ const countAbove = (values: Float64Array, value: number) => {
  */
 export const makePositions = (options?: PositionOptions) =>
   Effect.gen(function* () {
-    const exactLimit = options?.exactLimit ?? 10_000
+    const exactLimit = options?.exactLimit ?? 1000
 
     const snapshots = yield* Cache.make({
       capacity: options?.capacity ?? 16,
       timeToLive: options?.maxAge ?? "1 minute",
-      lookup: ({ sql, table, query }: SnapshotKey) =>
+      lookup: ({ sql, table, guildId, period, periodKey }: SnapshotKey) =>
         Effect.gen(function* () {
+          const query = {
+            guildId,
+            period,
+            keys: { year: periodKey, month: periodKey, week: periodKey, day: periodKey },
+          }
           const { where, column } = inPeriod(sql, query)
           const rows = yield* sql`SELECT ${column} FROM ${sql(table)}
             WHERE guild_id = ${query.guildId} AND ${where} ORDER BY ${column} DESC`.values
@@ -223,7 +230,9 @@ export const makePositions = (options?: PositionOptions) =>
         const key = new SnapshotKey({
           sql,
           table,
-          query: { guildId: query.guildId, period: query.period, keys: query.keys },
+          guildId: query.guildId,
+          period: query.period,
+          periodKey: query.period === "alltime" ? 0 : query.keys[query.period],
         })
         return 1 + countAbove(yield* snapshots.get(key), value)
       })

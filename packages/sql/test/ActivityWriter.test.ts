@@ -70,6 +70,42 @@ describe("ActivityWriter.onDuplicateAssignments", () => {
   })
 })
 
+describe("ActivityWriter.rowsOf", () => {
+  const xp = ActivityWriter.targets[0]!
+  const perChannel = ActivityWriter.targets[1]!
+  const user = (u: string, amount = 1, channel = "1") =>
+    delta("xp", amount, 20261203, { userId: id(u), channelId: id(channel) })
+
+  it("puts rows in primary-key order, numerically, and merges deltas naming the same row", () => {
+    const rows = ActivityWriter.rowsOf(xp, [
+      user("10", 1),
+      user("9", 2),
+      user("10", 4),
+      user("100"),
+    ])
+    expect(rows.map((row) => [row.ids[1], row.delta.alltime])).toEqual([
+      ["9", 2],
+      ["10", 5],
+      ["100", 1],
+    ])
+  })
+
+  it("orders per-channel rows by user, then channel", () => {
+    const text = (u: string, channel: string) =>
+      delta("textMessages", 1, 20261203, { userId: id(u), channelId: id(channel) })
+    const rows = ActivityWriter.rowsOf(perChannel, [
+      text("2", "5"),
+      text("1", "7"),
+      text("2", "30"),
+    ])
+    expect(rows.map((row) => row.ids.slice(1))).toEqual([
+      ["1", "7"],
+      ["2", "5"],
+      ["2", "30"],
+    ])
+  })
+})
+
 describe("ActivityWriter.classify", () => {
   const fail = (cause: object) => new SqlError({ cause, message: "Failed to execute statement" })
   it("deadlocks, lock waits and lost connections are retryable", () => {
