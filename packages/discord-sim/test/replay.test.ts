@@ -5,7 +5,7 @@ import { Deferred, Effect } from "effect"
 import * as DiscordSim from "../src/DiscordSim"
 import { generateTrace } from "../src/TraceGenerator"
 import { discordShardOf } from "../src/World"
-import { connectClient } from "./support/client"
+import { connectClient, eventually } from "./support/client"
 import { fixtureWorld } from "./support/fixture"
 
 const MESSAGES = 6000
@@ -25,6 +25,16 @@ const expectExactlyOnce = (ids: ReadonlyArray<string>, expected: ReadonlyArray<s
  * The client resumed (a big replay backlog can delay a heartbeat ACK enough for the client to
  * resume once more) and never started a new session: one per Discord shard.
  */
+/** Waits until the simulator has seen `count` sessions start (IDENTIFY → READY). */
+const awaitSessionStarts = (sim: DiscordSim.DiscordSim, count: number) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + 20_000
+    while ((yield* sim.stats).sessionStarts < count && Date.now() < deadline) {
+      yield* Effect.sleep("20 millis")
+    }
+    return yield* sim.stats
+  })
+
 const expectResumedWithoutNewSession = (sim: DiscordSim.DiscordSim) =>
   Effect.map(sim.stats, (stats) => {
     expect(stats.shards.reduce((sum, shard) => sum + shard.resumes, 0)).toBeGreaterThan(0)
@@ -41,23 +51,32 @@ const replayWith = (
     const sim = yield* DiscordSim.make({
       world,
       discordShards: 2,
-      // at full speed a big backlog can hold a heartbeat ACK back long enough for the client
-      // to call the connection a zombie; paced replays use a short interval
-      heartbeatIntervalMillis: speed === "max" ? 1500 : 300,
+      // a big backlog (or a busy machine) can hold a heartbeat ACK back long enough for the
+      // client to call the connection a zombie: keep the interval well above that
+      heartbeatIntervalMillis: 1500,
       speed,
     })
     let dropped = false
+    let dropDone = false
     let count = 0
     const client = yield* connectClient(sim, {
       onDispatch: (payload, shardId) => {
         if (drop && !dropped && payload.t === "MESSAGE_CREATE") {
           if (++count >= MESSAGES / 4) {
             dropped = true
-            Effect.runFork(drop(sim, shardId))
+            Effect.runFork(
+              Effect.ensuring(
+                drop(sim, shardId),
+                Effect.sync(() => {
+                  dropDone = true
+                }),
+              ),
+            )
           }
         }
       },
     })
+    if (drop) yield* eventually(() => dropDone, 20_000, "the drop")
     yield* sim.replay.awaitDone("40 seconds")
     const expected = (world.messages ?? []).map((message) => message.id)
     return { sim, client, world, expected }
@@ -120,10 +139,10 @@ describe("replay delivers every trace message exactly once", () => {
         (sim) =>
           Effect.gen(function* () {
             yield* sim.faults.heartbeatAcks(false)
-            yield* Effect.sleep("1 second")
+            yield* Effect.sleep("3500 millis")
             yield* sim.faults.heartbeatAcks(true)
           }),
-        40,
+        15,
       )
       expectExactlyOnce(client.messageIds(), expected)
       yield* expectResumedWithoutNewSession(sim)
@@ -137,7 +156,7 @@ describe("replay delivers every trace message exactly once", () => {
         40,
       )
       expectExactlyOnce(client.messageIds(), expected)
-      const stats = yield* sim.stats
+      const stats = yield* awaitSessionStarts(sim, 3)
       expect(stats.sessionStarts).toBe(3)
       expect(client.dispatches.filter((payload) => payload.t === "READY").length).toBe(3)
     }),
@@ -151,7 +170,7 @@ describe("replay delivers every trace message exactly once", () => {
       )
       expectExactlyOnce(client.messageIds(), expected)
       expect(client.closes).toContain(4009)
-      const stats = yield* sim.stats
+      const stats = yield* awaitSessionStarts(sim, 3)
       expect(stats.sessionStarts).toBe(3)
     }),
   )
@@ -164,7 +183,7 @@ describe("replay delivers every trace message exactly once", () => {
         const sim = yield* DiscordSim.make({
           world,
           discordShards: 2,
-          heartbeatIntervalMillis: 300,
+          heartbeatIntervalMillis: 1500,
           speed: 40,
         })
         const before: Array<string> = []
@@ -202,7 +221,7 @@ describe("replay delivers every trace message exactly once", () => {
       const sim = yield* DiscordSim.make({
         world,
         discordShards: 2,
-        heartbeatIntervalMillis: 300,
+        heartbeatIntervalMillis: 1500,
         speed: 40,
       })
       const before: Array<string> = []
