@@ -28,6 +28,8 @@ import { temporaryDirectory, throwawayDatabases } from "./support/stack"
 
 const guildId = "100000000000000001"
 const channelId = "100000000000000002"
+const blockedGuildId = "100000000000000011"
+const blockedChannelId = "100000000000000012"
 const user = (n: number) => `20000000000000000${n}`
 const [alice, bob, carol, dave, erin, frank, grace, heidi, owner] = [1, 2, 3, 4, 5, 6, 7, 8, 9].map(
   user,
@@ -44,6 +46,13 @@ const world = {
         userId,
         username: `user-${userId.slice(-1)}`,
       })),
+    },
+    {
+      id: blockedGuildId,
+      name: "Blocked Guild",
+      ownerId: owner,
+      channels: [{ id: blockedChannelId, type: 0, name: "general" }],
+      members: [{ userId: alice }, { userId: owner }],
     },
   ],
   messages: [],
@@ -62,6 +71,11 @@ const adminProbe = Command.make({
 const failingProbe = Command.make({
   definition: { name: "probe-fail", description: "Fails with a defect" },
   run: () => Effect.die(new Error("boom: secret stack detail")),
+})
+
+const statProbe = Command.make({
+  definition: { name: "probe-stat", description: "A stat command", statCooldown: true },
+  run: () => Effect.succeed({ content: "stats" }),
 })
 
 class Stack extends Context.Tag("test/Stack")<Stack, { readonly sim: DiscordSim.DiscordSim }>() {}
@@ -108,6 +122,11 @@ const seed = Effect.gen(function* () {
       yield* Settings.updateGuild(guildId as Snowflake, { entriesPerPage: 4 })
     }),
   )
+  const blockedShardId = yield* manager.guildRoute(blockedGuildId as Snowflake)
+  yield* ShardClients.use(
+    blockedShardId,
+    Settings.updateGuild(blockedGuildId as Snowflake, { isBanned: true }),
+  )
 })
 
 const stackLayer = Layer.scoped(
@@ -141,6 +160,11 @@ const stackLayer = Layer.scoped(
     const discord = Context.get(context, Discord.Discord)
     const interactions = Context.get(context, Interactions.Interactions)
     const guildState = Context.get(context, GuildState.GuildState)
+    // A second instance with ActivityRank's cooldown answers /probe-stat.
+    const cooled = yield* Interactions.make({
+      statCooldown: "120 seconds",
+      registry: Registry.make([statProbe]),
+    }).pipe(Effect.provide(context))
     yield* Effect.forkScoped(
       Queue.take(discord.dispatches).pipe(
         Effect.flatMap((envelope) => {
@@ -151,7 +175,10 @@ const stackLayer = Layer.scoped(
               ),
             )
           }
-          if (envelope.event === "INTERACTION_CREATE") return interactions.handle(envelope.data)
+          if (envelope.event === "INTERACTION_CREATE") {
+            const name = (envelope.data as { data?: { name?: string } }).data?.name
+            return (name === "probe-stat" ? cooled : interactions).handle(envelope.data)
+          }
           return Effect.void
         }),
         Effect.forever,
@@ -335,6 +362,39 @@ layer(stackLayer, { timeout: 120_000, excludeTestServices: true })(
             "Tally could not answer /probe-fail just now; please try again in a minute.",
           )
           expect(reply.message.content).not.toContain("boom")
+        }),
+      )
+
+      it.effect(
+        "a stat command twice within the cooldown: the second is refused until it ends",
+        () =>
+          Effect.gen(function* () {
+            const before = Math.floor(Date.now() / 1000)
+            expect((yield* run("probe-stat", frank)).message.content).toBe("stats")
+            const refused = yield* run("probe-stat", frank)
+            expect(refused.mode).toBe("immediate")
+            expect(refused.message.flags & EPHEMERAL).toBe(EPHEMERAL)
+            const again = /try again <t:(\d+):R>\.$/.exec(refused.message.content)
+            expect(refused.message.content).toContain("can be used once every 2m")
+            expect(Number(again?.[1])).toBeGreaterThanOrEqual(before + 120)
+            expect(Number(again?.[1])).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000) + 120)
+            expect((yield* run("probe-stat", grace)).message.content).toBe("stats")
+          }),
+      )
+
+      it.effect("a blocked guild gets a refusal sentence instead of statistics", () =>
+        Effect.gen(function* () {
+          const { sim } = yield* Stack
+          const reply = yield* sim.runInteraction({
+            guildId: blockedGuildId,
+            channelId: blockedChannelId,
+            userId: alice,
+            commandName: "rank",
+          })
+          expect(reply.message.content).toBe(
+            "This server is blocked from using Tally's statistics.",
+          )
+          expect(reply.message.embeds).toEqual([])
         }),
       )
 

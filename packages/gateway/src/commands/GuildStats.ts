@@ -17,7 +17,10 @@ import type { Period } from "@tally/sql/Leaderboard"
 import * as Settings from "@tally/sql/Settings"
 import * as ShardClients from "@tally/sql/ShardClients"
 import { Clock, Effect, Option } from "effect"
-import type { Choice, Options, ValueOption } from "./Command"
+import { type Choice, CommandFailed, type Options, type ValueOption } from "./Command"
+
+/** ActivityRank answers a blocked guild and then leaves it; Tally only refuses (reference §6.0). */
+export const BANNED = "This server is blocked from using Tally's statistics."
 
 export type { Period }
 
@@ -58,6 +61,7 @@ export const load = (guildId: string) =>
     const manager = yield* ManagerClient
     const dbShardId = yield* manager.guildRoute(guildId as Snowflake)
     const settings = yield* ShardClients.use(dbShardId, Settings.guild(guildId as Snowflake))
+    if (settings.isBanned) return yield* Effect.fail(new CommandFailed({ reason: BANNED }))
     const now = yield* Clock.currentTimeMillis
     const timeZone = isTimeZone(settings.timeZone) ? settings.timeZone : "UTC"
     return {
