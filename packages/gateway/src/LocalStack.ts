@@ -14,7 +14,7 @@ import * as DatabaseUrl from "@tally/sql/DatabaseUrl"
 import { ConfigProvider, Context, Data, Duration, Effect, Layer, Queue } from "effect"
 import { Counter } from "./Counter"
 import { Discord } from "./Discord"
-import { Dispatch } from "./Dispatch"
+import * as Dispatch from "./Dispatch"
 import { Flusher } from "./Flusher"
 import * as Gateway from "./Gateway"
 import * as Live from "./Live"
@@ -125,6 +125,7 @@ export interface GatewayOptions {
   readonly stateDirectory: string
   readonly flushInterval?: string
   readonly instanceId?: string
+  readonly dispatch?: Partial<Dispatch.DispatchOptions>
 }
 
 /** The environment a gateway process of this stack reads. */
@@ -143,7 +144,7 @@ export const gatewayEnv = (options: GatewayOptions): Map<string, string> =>
 
 export interface GatewayHandle {
   readonly discord: Context.Tag.Service<Discord>
-  readonly dispatch: Context.Tag.Service<Dispatch>
+  readonly dispatch: Context.Tag.Service<Dispatch.Dispatch>
   readonly counter: Context.Tag.Service<Counter>
   readonly flusher: Context.Tag.Service<Flusher>
 }
@@ -158,12 +159,13 @@ export const startGateway = (options: GatewayOptions) =>
       Live.layer({
         stateDirectory: options.stateDirectory,
         discord: { skipIdentifyThrottle: true },
+        ...(options.dispatch ? { dispatch: options.dispatch } : {}),
       }),
     )
     yield* Gateway.start.pipe(Effect.provide(context))
     return {
       discord: Context.get(context, Discord),
-      dispatch: Context.get(context, Dispatch),
+      dispatch: Context.get(context, Dispatch.Dispatch),
       counter: Context.get(context, Counter),
       flusher: Context.get(context, Flusher),
     } satisfies GatewayHandle
