@@ -252,7 +252,9 @@ export const make = (options: Options = {}) =>
             return
           }
           const data = yield* contexts.load(guildId)
-          yield* Effect.gen(function* () {
+          // The state changes in one step; crediting may wait for a member's total (and can be
+          // interrupted at shutdown while a DB shard is down).
+          const step = Effect.sync(() => {
             const operation = lane.operations.shift()!
             const before = states.get(guildId) ?? VoiceAccounting.empty
             const applied = operation.run(before, voiceContextOf(guildId, data))
@@ -262,8 +264,14 @@ export const make = (options: Options = {}) =>
             } else {
               states.set(guildId, applied.state)
             }
-            yield* credit(data, before, applied.state, applied.credits, operation.at)
-          }).pipe(Effect.ensuring(Effect.sync(() => queued--)), Effect.uninterruptible)
+            return { operation, before, applied }
+          })
+          yield* step.pipe(
+            Effect.flatMap(({ operation, before, applied }) =>
+              credit(data, before, applied.state, applied.credits, operation.at),
+            ),
+            Effect.ensuring(Effect.sync(() => queued--)),
+          )
         }
       }).pipe(
         Effect.catchAllCause((cause) =>
@@ -481,6 +489,8 @@ export const make = (options: Options = {}) =>
       Effect.forever,
     )
     yield* Effect.forkScoped(minuteLoop)
+    // Fallback when the gateway's stop did not call `shutdown` before the last flush.
+    yield* Effect.addFinalizer(() => shutdown(Duration.seconds(5)))
 
     return {
       voiceStateUpdate,
