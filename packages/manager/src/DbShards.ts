@@ -150,6 +150,21 @@ export class DbShards extends Effect.Service<DbShards>()("@tally/manager/DbShard
         Effect.orElseSucceed(() => false),
       )
 
+    // Which DB shards answered the last probe; new routes go only to those (all of them if none
+    // does: a route is needed either way, and the gateway's buffers wait for the DB shard).
+    const answering = yield* Ref.make<ReadonlySet<number>>(new Set(ids))
+    const probeAll = Effect.forEach(ids, reachable, { concurrency: "unbounded" }).pipe(
+      Effect.tap((probes) =>
+        Ref.set(answering, new Set(ids.filter((_, index) => probes[index] === true))),
+      ),
+    )
+    yield* probeAll
+    yield* probeAll.pipe(Effect.repeat(Schedule.spaced("10 seconds")), Effect.forkScoped)
+
+    const assignable = Effect.map(Ref.get(answering), (live) =>
+      live.size === 0 ? ids : ids.filter((dbShardId) => live.has(dbShardId)),
+    )
+
     const ready = Effect.gen(function* () {
       const managerReachable = yield* sql`SELECT 1`.pipe(
         Effect.timeout("2 seconds"),
@@ -157,7 +172,7 @@ export class DbShards extends Effect.Service<DbShards>()("@tally/manager/DbShard
         Effect.orElseSucceed(() => false),
       )
       const done = yield* Ref.get(migrated)
-      const probes = yield* Effect.forEach(ids, reachable, { concurrency: "unbounded" })
+      const probes = yield* probeAll
       const unreachableDbShardIds = ids.filter((_, index) => probes[index] === false)
       const allMigrated = ids.every((dbShardId) => done.has(dbShardId))
       if (!managerReachable || unreachableDbShardIds.length > 0 || !allMigrated) {
@@ -189,6 +204,6 @@ export class DbShards extends Effect.Service<DbShards>()("@tally/manager/DbShard
         ),
     )
 
-    return { ids, ready, list } as const
+    return { ids, assignable, ready, list } as const
   }),
 }) {}

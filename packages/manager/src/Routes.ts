@@ -20,8 +20,6 @@ interface RouteRow {
   readonly dbShardId: number
 }
 
-// TODO: a DB shard that is down still gets new guilds (its writes wait in the gateway's buffers)
-// — remove when assignment skips DB shards that /health/ready reports unreachable.
 /**
  * Gives each new id to the DB shard with the fewest routes of its kind so far (ties to the lowest
  * id), one at a time, so a batch spreads as evenly as single asks would.
@@ -72,7 +70,10 @@ export class Routes extends Effect.Service<Routes>()("@tally/manager/Routes", {
 
     const assignMissing = (kind: RouteKind, missing: ReadonlyArray<string>) =>
       Effect.gen(function* () {
-        // Reads below are locking reads: they see the latest committed routes, not a snapshot.
+        // Every configured counter row is locked, whichever DB shards are candidates, so all
+        // assignments queue on the same rows. Reads below are locking reads: they see the latest
+        // committed routes, not a snapshot.
+        const candidates = yield* dbShards.assignable
         const counts = yield* sql<{ dbShardId: number; count: number }>`
           SELECT db_shard_id, ${sql(kind.countColumn)} AS count
           FROM db_shard_load
@@ -86,7 +87,9 @@ export class Routes extends Effect.Service<Routes>()("@tally/manager/Routes", {
 
         const assigned = assignFewest(
           fresh,
-          counts.map((row) => ({ dbShardId: row.dbShardId, count: Number(row.count) })),
+          counts
+            .filter((row) => candidates.includes(row.dbShardId))
+            .map((row) => ({ dbShardId: row.dbShardId, count: Number(row.count) })),
         )
         yield* sql`
           INSERT INTO ${sql(kind.table)} ${sql.insert(

@@ -229,19 +229,28 @@ describe("start-up", () => {
     }),
   )
 
-  it.scopedLive("a DB shard that is down does not stop the start; /health/ready says which", () =>
-    Effect.gen(function* () {
-      const databases = yield* makeDatabases(1)
-      const manager = yield* startManager(
-        environment(databases, {
-          SHARD_DATABASE_URLS: `${databases.shardUrls},1=mysql://root@127.0.0.1:1/tally_nowhere`,
-        }),
-      )
-      const ready = yield* ask(manager.url, "/health/ready")
-      expect(ready.status).toBe(503)
-      expect(ready.body).toMatchObject({ _tag: "NotReady", unreachableDbShardIds: [1] })
-      const alive = yield* ask(manager.url, "/health")
-      expect(alive).toMatchObject({ status: 200, body: { status: "alive" } })
-    }),
+  it.scopedLive(
+    "a DB shard that is down does not stop the start, gets no new guilds, and /health/ready names it",
+    () =>
+      Effect.gen(function* () {
+        const databases = yield* makeDatabases(1)
+        const manager = yield* startManager(
+          environment(databases, {
+            SHARD_DATABASE_URLS: `${databases.shardUrls},1=mysql://root@127.0.0.1:1/tally_nowhere`,
+          }),
+        )
+        const ready = yield* ask(manager.url, "/health/ready")
+        expect(ready.status).toBe(503)
+        expect(ready.body).toMatchObject({ _tag: "NotReady", unreachableDbShardIds: [1] })
+        const routes = yield* ask(manager.url, "/v1/routes/guilds/batch", {
+          method: "POST",
+          body: JSON.stringify({ guildIds: guildIds(10, 7) }),
+        })
+        expect(routes.body.routes.map((route: { dbShardId: number }) => route.dbShardId)).toEqual(
+          Array(10).fill(0),
+        )
+        const alive = yield* ask(manager.url, "/health")
+        expect(alive).toMatchObject({ status: 200, body: { status: "alive" } })
+      }),
   )
 })
