@@ -258,11 +258,10 @@ export const make = (options: Options = {}) =>
       )
 
     const guildName = (guildId: string) =>
-      Option.flatMap(guildState, (state) =>
-        Option.fromNullable(state.store.header(guildId as Snowflake)),
-      )
-        .pipe(Option.map((header) => header.name))
-        .pipe(Option.getOrElse(() => "this server"))
+      Option.match(guildState, {
+        onNone: () => undefined,
+        onSome: (state) => state.store.header(guildId as Snowflake)?.name,
+      }) ?? "this server"
 
     /** Runs the handler after the deferral; its outcome becomes the edited original. */
     const runDeferred = (command: Command, context: CommandInteraction) =>
@@ -300,33 +299,13 @@ export const make = (options: Options = {}) =>
         }),
       )
 
-    const answer = (data: unknown): Effect.Effect<void> =>
+    /** Checks, defers, runs and edits; a refusal is answered at once instead. */
+    const respondTo = (interaction: Interaction, name: string) =>
       Effect.gen(function* () {
-        const decoded = decodeInteraction(data)
-        if (Either.isLeft(decoded)) {
-          const issue = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)[0]
-          return yield* Effect.logWarning("interaction not understood").pipe(
-            Effect.annotateLogs({
-              error: issue ? `${issue.path.join(".")}: ${issue.message}` : "malformed",
-            }),
-          )
-        }
-        const interaction = decoded.right
-        if (interaction.type !== APPLICATION_COMMAND || interaction.data === undefined) {
-          // Components and autocomplete come with the commands that use them.
-          return yield* Effect.logDebug("interaction type not handled").pipe(
-            Effect.annotateLogs({ type: interaction.type }),
-          )
-        }
-        const name = interaction.data.name
-        yield* Effect.annotateLogsScoped({ interactionId: interaction.id, command: name })
-
         const { guild_id: guildId, member } = interaction
         if (guildId === undefined || member === undefined) {
           return yield* refuse(interaction, name, NOT_IN_GUILD)
         }
-        yield* Effect.annotateLogsScoped({ guildId, userId: member.user.id })
-
         const command = registry.find(name)
         if (command === undefined) {
           return yield* refuse(
@@ -349,8 +328,8 @@ export const make = (options: Options = {}) =>
         }
         const options = decodeOptions(
           definition,
-          interaction.data.options ?? [],
-          interaction.data.resolved as Parameters<typeof decodeOptions>[2],
+          interaction.data?.options ?? [],
+          interaction.data?.resolved as Parameters<typeof decodeOptions>[2],
         )
         if (Either.isLeft(options)) return yield* refuse(interaction, name, options.left)
 
@@ -382,10 +361,31 @@ export const make = (options: Options = {}) =>
         })
         yield* editOriginal(interaction, reply)
         yield* countCommand(name, outcome)
-      }).pipe(
+      })
+
+    const answer = (data: unknown): Effect.Effect<void> => {
+      const decoded = decodeInteraction(data)
+      if (Either.isLeft(decoded)) {
+        const issue = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)[0]
+        return Effect.logWarning("interaction not understood").pipe(
+          Effect.annotateLogs({
+            error: issue ? `${issue.path.join(".")}: ${issue.message}` : "malformed",
+          }),
+        )
+      }
+      const interaction = decoded.right
+      if (interaction.type !== APPLICATION_COMMAND || interaction.data === undefined) {
+        // Components and autocomplete come with the commands that use them.
+        return Effect.logDebug("interaction type not handled").pipe(
+          Effect.annotateLogs({ type: interaction.type }),
+        )
+      }
+      const name = interaction.data.name
+      return respondTo(interaction, name).pipe(
         Effect.catchTag("ReplyFailed", (error) =>
           Effect.logWarning("interaction left unanswered").pipe(
             Effect.annotateLogs({ reason: error.reason }),
+            Effect.zipRight(countCommand(name, "unanswered")),
           ),
         ),
         Effect.catchAllCause((cause) =>
@@ -393,9 +393,15 @@ export const make = (options: Options = {}) =>
             ? Effect.void
             : Effect.logError("interaction handling failed", cause),
         ),
-        Effect.scoped,
+        Effect.annotateLogs({
+          interactionId: interaction.id,
+          command: name,
+          guildId: interaction.guild_id ?? "none",
+          userId: interaction.member?.user.id ?? interaction.user?.id ?? "unknown",
+        }),
         Effect.withSpan("Interactions.answer"),
       )
+    }
 
     return Interactions.of({
       handle: (data) => FiberSet.run(fibers, answer(data)).pipe(Effect.asVoid),
