@@ -1,6 +1,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import type { RestCall } from "@tally/discord-sim/Rest"
+import * as Award from "@tally/domain/Award"
 import * as GuildSettings from "@tally/domain/GuildSettings"
 import type { Snowflake } from "@tally/domain/Snowflake"
 import * as Settings from "@tally/sql/Settings"
@@ -19,6 +20,7 @@ const dangerous = "320000000000000024" as Snowflake
 const tooHigh = "320000000000000025" as Snowflake
 const ursula = "320000000000000101" as Snowflake
 const walter = "320000000000000102" as Snowflake
+const lena = "320000000000000103" as Snowflake
 
 // Guild "Deleted": its level-up channel is deleted with Discord telling the gateway.
 const deleted = "330000000000000001" as Snowflake
@@ -59,6 +61,7 @@ const world = {
       members: [
         { userId: ursula, username: "ursula", roles: [moderator, verified, roleA] },
         { userId: walter, username: "walter", roles: [moderator, roleA] },
+        { userId: lena, username: "lena", roles: [roleB] },
       ],
     },
     {
@@ -118,6 +121,7 @@ const setup = Effect.gen(function* () {
     bonusUntil: Math.floor(Date.now() / 1000) + 3600,
     xpPerBonus: 100,
     bonusPerTextMessage: 20,
+    takeAwayAssignedRolesOnLevelDown: true,
   })
   yield* Settings.putRole(levels, levelRole(roleA, 5, 10))
   yield* Settings.putRole(levels, levelRole(roleB, 10))
@@ -126,6 +130,8 @@ const setup = Effect.gen(function* () {
   // Level 7; one message (2,006 XP) reaches level 10 exactly.
   yield* storeXp(levels, ursula, 3394)
   yield* storeXp(levels, walter, 3394)
+  // Level 12.
+  yield* storeXp(levels, lena, 7800)
 
   for (const [guildId, channelId, userId] of [
     [deleted, deletedChannel, zoe],
@@ -262,6 +268,34 @@ describe("level-ups through simulator, gateway and MariaDB", () => {
         yield* stack.settle
         const messages = yield* stack.query(memberColumn("text_message_member", deleted))
         expect(messages.get(zoe)).toBe(2)
+      }),
+  )
+
+  it.scopedLive(
+    "a level-down (negative bonus) takes away the level role above the new level, gives back the one for it, and posts no notice",
+    () =>
+      Effect.gen(function* () {
+        const stack = yield* startStack({ world, setup, botRolePosition: 10 })
+        const context = yield* stack.contexts.load(levels)
+        // −55 bonus at 100 XP each: from level 12 (7,800 XP) to level 6 (2,300 XP).
+        const award = Award.bonus(context, { targetBot: false, change: -55 })
+        if (award._tag !== "Counted") throw new Error("a bonus for a member counts")
+        yield* stack.accrual.accrue({
+          dbShardId: context.dbShardId,
+          guildId: levels,
+          userId: lena,
+          award,
+          at: Date.now(),
+          settings: context.settings,
+        })
+        yield* stack.settle
+        const rest = yield* stack.sim.restCalls
+
+        expect(stack.sim.world.guilds.get(levels)!.members.get(lena)!.roles).toEqual([roleA])
+        expect(calls(rest, "PUT", rolePath(levels, lena, roleA))).toHaveLength(1)
+        expect(calls(rest, "DELETE", rolePath(levels, lena, roleB))).toHaveLength(1)
+        expect(rest.filter((call) => call.method === "POST")).toEqual([])
+        expect((yield* stack.query(memberColumn("guild_member", levels))).get(lena)).toBe(2300)
       }),
   )
 })

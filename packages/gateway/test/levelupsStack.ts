@@ -10,10 +10,12 @@ import type { SimEvent } from "@tally/discord-sim/Events"
 import type { WorldSpec } from "@tally/discord-sim/World"
 import type { Snowflake } from "@tally/domain/Snowflake"
 import { Clock, ConfigProvider, Context, Duration, Effect, Layer, Queue } from "effect"
+import { Accrual } from "../src/Accrual"
 import { Counter } from "../src/Counter"
 import { Discord } from "../src/Discord"
 import { Dispatch, type Envelope } from "../src/Dispatch"
 import { Flusher } from "../src/Flusher"
+import { GuildContext } from "../src/GuildContext"
 import * as LevelUps from "../src/LevelUps"
 import * as Live from "../src/Live"
 import * as LocalStack from "../src/LocalStack"
@@ -191,6 +193,8 @@ export const startStack = (options: StackOptions) =>
     return {
       sim,
       time,
+      accrual: Context.get(live, Accrual),
+      contexts: Context.get(live, GuildContext),
       voice,
       votes,
       levelUps,
