@@ -7,6 +7,7 @@
 import { Clock, Duration, Effect, Option } from "effect"
 
 /** ActivityRank's default for members without Patreon tiers. */
+// TODO: shorter cooldowns for premium members (20 s / 5 s in §6.0) — remove when Tally has tiers.
 export const defaultCooldown = Duration.seconds(120)
 
 export interface StatCooldown {

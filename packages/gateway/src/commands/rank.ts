@@ -33,6 +33,8 @@ const statistics = [
   ["bonus", "bonusXp"],
 ] as const
 
+// TODO: positions count every member ahead (`Leaderboard.position`); in guilds with very many
+// members use the sql package's bounded/snapshot positions — remove when they are committed there.
 const ranked = (query: Leaderboard.Query & { by: Leaderboard.Ranking; userId: Snowflake }) =>
   Effect.gen(function* () {
     const value = yield* Leaderboard.valueOf(query)
@@ -126,6 +128,8 @@ export const render = (
   }
 }
 
+// TODO: the period select and the "Top Channels" view (§6.1) need component interactions —
+// remove when `Interactions` routes components to their commands.
 export const command = Command.make({
   definition: {
     name: "rank",

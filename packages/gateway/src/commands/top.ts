@@ -75,6 +75,8 @@ export const render = (
   }
 }
 
+// TODO: orders by a statistic, members in a channel, top channels and the ◀ ▶ page buttons
+// (§6.2) — remove when `Interactions` routes components to their commands.
 export const command = Command.make({
   definition: {
     name: "top",
