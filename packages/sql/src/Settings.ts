@@ -1,14 +1,13 @@
 import { SqlSchema } from "@effect/sql"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
+import * as Domain from "@tally/domain/GuildSettings"
 import type { Snowflake } from "@tally/domain/Snowflake"
 import { Clock, Effect, Option, type ParseResult, Schema } from "effect"
 import { Bool, Counter, Id, OptionalId } from "./Columns"
 
-// TODO: decode with the domain's `GuildSettings` schema — remove these field definitions when
-// `@tally/domain/GuildSettings` lands (same names, so only the schema's source changes).
-/** A guild's settings as stored in `guild` (columns are these names in snake_case). */
-export const GuildSettings = Schema.Struct({
+/** The `guild` row's columns (these names in snake_case) as mysql2 reads them. */
+const GuildRow = Schema.Struct({
   voteTag: Schema.String,
   voteEmote: Schema.String,
   bonusTag: Schema.String,
@@ -54,10 +53,12 @@ export const GuildSettings = Schema.Struct({
   isBanned: Bool,
   addedAt: Counter,
 })
-export type GuildSettings = typeof GuildSettings.Type
 
-/** A role's level thresholds, messages and XP overrides (`guild_role`). */
-export const RoleSettings = Schema.Struct({
+/** A guild's settings (`guild`), checked against the domain's limits when read and written. */
+export const GuildSettings = Schema.compose(GuildRow, Domain.GuildSettings, { strict: false })
+export type GuildSettings = Domain.GuildSettings
+
+const RoleRow = Schema.Struct({
   roleId: Id,
   assignLevel: Schema.Number,
   deassignLevel: Schema.Number,
@@ -69,28 +70,31 @@ export const RoleSettings = Schema.Struct({
   xpPerInvite: Schema.Number,
   noXp: Bool,
 })
-export type RoleSettings = typeof RoleSettings.Type
+
+/** A role's level thresholds, messages and XP overrides (`guild_role`). */
+export const RoleSettings = Schema.compose(RoleRow, Domain.RoleSettings, { strict: false })
+export type RoleSettings = Domain.RoleSettings
 
 /** A channel's (or category's) settings (`guild_channel`). */
-export const ChannelSettings = Schema.Struct({ channelId: Id, noXp: Bool })
-export type ChannelSettings = typeof ChannelSettings.Type
+export const ChannelSettings = Schema.compose(
+  Schema.Struct({ channelId: Id, noXp: Bool }),
+  Domain.ChannelSettings,
+  { strict: false },
+)
+export type ChannelSettings = Domain.ChannelSettings
 
 /** A member's own settings (`guild_member`); defaults when the member has no row yet. */
-export const MemberSettings = Schema.Struct({
-  notifyLevelupDm: Bool,
-  reactionVote: Bool,
-  inviter: OptionalId,
-})
-export type MemberSettings = typeof MemberSettings.Type
+export const MemberSettings = Schema.compose(
+  Schema.Struct({ notifyLevelupDm: Bool, reactionVote: Bool, inviter: OptionalId }),
+  Domain.MemberSettings,
+  { strict: false },
+)
+export type MemberSettings = Domain.MemberSettings
 
-export const defaultMemberSettings: MemberSettings = {
-  notifyLevelupDm: true,
-  reactionVote: true,
-  inviter: null,
-}
+export const defaultMemberSettings: MemberSettings = Domain.defaultMemberSettings
 
-const guildColumns = Object.keys(GuildSettings.fields)
-const roleColumns = Object.keys(RoleSettings.fields)
+const guildColumns = Object.keys(GuildRow.fields)
+const roleColumns = Object.keys(RoleRow.fields)
 
 type Failure = SqlError | ParseResult.ParseError
 
@@ -110,23 +114,29 @@ export const guild = (
     })
     const existing = yield* find(guildId)
     if (Option.isSome(existing)) return existing.value
-    yield* sql`INSERT IGNORE INTO guild ${sql.insert({ guildId, addedAt: yield* nowSeconds })}`
+    const row = yield* Schema.encode(GuildSettings)({
+      ...Domain.defaults,
+      addedAt: yield* nowSeconds,
+    })
+    yield* sql`INSERT IGNORE INTO guild ${sql.insert({ guildId, ...row })}`
     return yield* Effect.flatten(find(guildId))
   }).pipe(Effect.catchTag("NoSuchElementException", () => Effect.die("guild row vanished")))
 
-/** Changes some of a guild's settings (creating its row first if needed). */
+/**
+ * Changes some of a guild's settings (creating its row first if needed). A value outside the
+ * domain's limits fails with a `ParseError` and nothing is written.
+ */
 export const updateGuild = (
   guildId: Snowflake,
   changes: Partial<GuildSettings>,
 ): Effect.Effect<GuildSettings, Failure, SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const encoded = yield* Schema.encode(Schema.partial(GuildSettings))(changes)
-    yield* guild(guildId)
-    if (Object.keys(encoded).length > 0) {
-      yield* sql`UPDATE guild SET ${sql.update(encoded)} WHERE guild_id = ${guildId}`
-    }
-    return yield* guild(guildId)
+    const current = yield* guild(guildId)
+    const next = { ...current, ...changes }
+    const row = yield* Schema.encode(GuildSettings)(next)
+    yield* sql`UPDATE guild SET ${sql.update(row)} WHERE guild_id = ${guildId}`
+    return yield* Schema.decodeUnknown(GuildSettings)(row)
   })
 
 /** The guild's configured roles (roles without a row have the defaults: no thresholds, no override). */
@@ -172,8 +182,8 @@ export const channels = (guildId: Snowflake) =>
 export const putChannel = (guildId: Snowflake, channel: ChannelSettings) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const noXp = channel.noXp ? 1 : 0
-    yield* sql`INSERT INTO guild_channel ${sql.insert({ guildId, channelId: channel.channelId, noXp })}
+    const { channelId, noXp } = yield* Schema.encode(ChannelSettings)(channel)
+    yield* sql`INSERT INTO guild_channel ${sql.insert({ guildId, channelId, noXp })}
       ON DUPLICATE KEY UPDATE no_xp = ${noXp}`
   })
 
@@ -197,8 +207,9 @@ export const updateMember = (
 ) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const encoded = yield* Schema.encode(Schema.partial(MemberSettings))(changes)
-    if (Object.keys(encoded).length === 0) return
+    if (Object.keys(changes).length === 0) return
+    const current = yield* member(guildId, userId)
+    const encoded = yield* Schema.encode(MemberSettings)({ ...current, ...changes })
     yield* sql`INSERT INTO guild_member ${sql.insert({ guildId, userId, ...encoded })}
       ON DUPLICATE KEY UPDATE ${sql.update(encoded)}`
   })

@@ -18,6 +18,7 @@ layer(Testing.layerShard())("repositories", (it) => {
         const settings = yield* Settings.guild(guildId)
         expect(settings).toMatchObject({
           voteTag: "likes",
+          voteEmote: "❤️",
           entriesPerPage: 12,
           textXp: true,
           showNicknames: false,
@@ -50,6 +51,23 @@ layer(Testing.layerShard())("repositories", (it) => {
           textXp: true,
         })
         expect(yield* Settings.guild(otherGuildId)).toEqual(updated)
+      }),
+    )
+    it.effect("a value outside the domain's limits is refused and nothing is written", () =>
+      Effect.gen(function* () {
+        const before = yield* Settings.guild(otherGuildId)
+        const refused = yield* Effect.flip(Settings.updateGuild(otherGuildId, { levelFactor: 5 }))
+        expect(refused._tag).toBe("ParseError")
+        expect(yield* Settings.guild(otherGuildId)).toEqual(before)
+      }),
+    )
+
+    it.effect("emoji stored as a shortcode read back as the emoji", () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const guild = id("31337")
+        yield* sql`INSERT INTO guild (guild_id, vote_emote) VALUES (${guild}, ':fire:')`
+        expect((yield* Settings.guild(guild)).voteEmote).toBe("🔥")
       }),
     )
   })
