@@ -78,6 +78,11 @@ const statProbe = Command.make({
   run: () => Effect.succeed({ content: "stats" }),
 })
 
+const slowProbe = Command.make({
+  definition: { name: "probe-slow", description: "Takes longer than its time limit" },
+  run: () => Effect.as(Effect.sleep("10 seconds"), { content: "late" }),
+})
+
 class Stack extends Context.Tag("test/Stack")<Stack, { readonly sim: DiscordSim.DiscordSim }>() {}
 
 /** Known activity: keys of today in UTC (the guild's default zone), Dave's day key stale. */
@@ -160,10 +165,12 @@ const stackLayer = Layer.scoped(
     const discord = Context.get(context, Discord.Discord)
     const interactions = Context.get(context, Interactions.Interactions)
     const guildState = Context.get(context, GuildState.GuildState)
-    // A second instance with ActivityRank's cooldown answers /probe-stat.
-    const cooled = yield* Interactions.make({
+    // A second instance with ActivityRank's cooldown and a short time limit answers the probes
+    // for those two.
+    const strict = yield* Interactions.make({
       statCooldown: "120 seconds",
-      registry: Registry.make([statProbe]),
+      timeout: "300 millis",
+      registry: Registry.make([statProbe, slowProbe]),
     }).pipe(Effect.provide(context))
     yield* Effect.forkScoped(
       Queue.take(discord.dispatches).pipe(
@@ -177,7 +184,8 @@ const stackLayer = Layer.scoped(
           }
           if (envelope.event === "INTERACTION_CREATE") {
             const name = (envelope.data as { data?: { name?: string } }).data?.name
-            return (name === "probe-stat" ? cooled : interactions).handle(envelope.data)
+            const strictOnes = ["probe-stat", "probe-slow"]
+            return (strictOnes.includes(name ?? "") ? strict : interactions).handle(envelope.data)
           }
           return Effect.void
         }),
@@ -380,6 +388,16 @@ layer(stackLayer, { timeout: 120_000, excludeTestServices: true })(
             expect(Number(again?.[1])).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000) + 120)
             expect((yield* run("probe-stat", grace)).message.content).toBe("stats")
           }),
+      )
+
+      it.effect("a command over its time limit is told so in one sentence", () =>
+        Effect.gen(function* () {
+          const reply = yield* run("probe-slow", alice)
+          expect(reply.mode).toBe("deferred")
+          expect(reply.message.content).toBe(
+            "Tally took too long to answer /probe-slow; please try again in a minute.",
+          )
+        }),
       )
 
       it.effect("a blocked guild gets a refusal sentence instead of statistics", () =>
