@@ -1,15 +1,15 @@
 /**
  * A whole stack for the voice, vote and level-up suites: throwaway MariaDB databases, the manager,
  * the simulator over a real WebSocket, and the gateway's live layers with the voice tracker, the
- * votes and the level-up jobs on top. Voice and votes read a clock the test moves forward; the
- * rest of the stack runs in real time.
+ * votes and the level-up jobs on top. The gateway reads a clock the test moves forward (voice
+ * minutes and vote cooldowns follow it); its sleeps take real time.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as DiscordSim from "@tally/discord-sim/DiscordSim"
 import type { SimEvent } from "@tally/discord-sim/Events"
 import type { WorldSpec } from "@tally/discord-sim/World"
 import type { Snowflake } from "@tally/domain/Snowflake"
-import { Clock, ConfigProvider, Context, Duration, Effect, Layer, Queue } from "effect"
+import { Clock, ConfigProvider, Context, Duration, Effect, Layer, Option, Queue } from "effect"
 import { Accrual } from "../src/Accrual"
 import { Counter } from "../src/Counter"
 import { Discord } from "../src/Discord"
@@ -58,8 +58,8 @@ export interface StackOptions {
  * Routes what `Dispatch` does not handle yet to the voice tracker and the votes, after
  * `Dispatch.handle` has updated the guild state.
  */
-// TODO: the test routes these events itself — remove when Dispatch calls VoiceTracker and Votes
-// (see INTERFACE-NOTES.md, "G4 → G2").
+// TODO: the test routes these events itself while Live lacks these services — remove when
+// Dispatch calls VoiceTracker and Votes (see INTERFACE-NOTES.md, "G4 → G2").
 const route = (
   envelope: Envelope,
   voice: Context.Tag.Service<VoiceTracker.VoiceTracker>,
@@ -110,26 +110,34 @@ export const startStack = (options: StackOptions) =>
       discordShardCount: 1,
       stateDirectory,
     })
+    const time = offsetClock()
     const live = yield* Layer.build(
       Live.layer({ stateDirectory, discord: { skipIdentifyThrottle: true } }),
-    ).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(env)))
+    ).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(env)), Effect.withClock(time.clock))
 
-    const time = offsetClock()
-    const ours = yield* Layer.build(
-      Layer.mergeAll(
-        VoiceTracker.layer({ tickInterval: options.voiceTickInterval ?? Duration.hours(1) }),
-        Votes.layer(),
-        LevelUps.layer(),
-      ),
-    ).pipe(Effect.provide(live), Effect.withClock(time.clock))
+    // Once Live builds these services (and Dispatch feeds them), the test must not add a second
+    // set: two level-up subscribers would post every notice twice.
+    const wired = Option.isSome(Context.getOption(live, LevelUps.LevelUps))
+    const ours = wired
+      ? live
+      : yield* Layer.build(
+          Layer.mergeAll(
+            VoiceTracker.layer({ tickInterval: options.voiceTickInterval ?? Duration.hours(1) }),
+            Votes.layer(),
+            LevelUps.layer(),
+          ),
+        ).pipe(Effect.provide(live), Effect.withClock(time.clock))
+    const services = ours as unknown as Context.Context<
+      VoiceTracker.VoiceTracker | Votes.Votes | LevelUps.LevelUps
+    >
 
     const discord = Context.get(live, Discord)
     const dispatch = Context.get(live, Dispatch)
     const counter = Context.get(live, Counter)
     const flusher = Context.get(live, Flusher)
-    const voice = Context.get(ours, VoiceTracker.VoiceTracker)
-    const votes = Context.get(ours, Votes.Votes)
-    const levelUps = Context.get(ours, LevelUps.LevelUps)
+    const voice = Context.get(services, VoiceTracker.VoiceTracker)
+    const votes = Context.get(services, Votes.Votes)
+    const levelUps = Context.get(services, LevelUps.LevelUps)
 
     const handled = new Map<string, number>()
     const handledIds = new Set<string>()
@@ -137,7 +145,7 @@ export const startStack = (options: StackOptions) =>
       Queue.take(discord.dispatches).pipe(
         Effect.flatMap((envelope) =>
           dispatch.handle(envelope).pipe(
-            Effect.zipRight(route(envelope, voice, votes)),
+            Effect.zipRight(wired ? Effect.void : route(envelope, voice, votes)),
             Effect.zipRight(
               Effect.sync(() => {
                 handled.set(envelope.event, (handled.get(envelope.event) ?? 0) + 1)
