@@ -111,6 +111,8 @@ interface Connection {
   readonly ws: WebSocket
   readonly socket: Socket | undefined
   readonly deflate: zlib.Deflate | null
+  /** deflate output not sent yet (the current payload's) */
+  readonly deflated: Array<Buffer>
   session: Session | null
   /** stream events may flow (after READY + GUILD_CREATEs, or after RESUMED) */
   live: boolean
@@ -276,14 +278,12 @@ export const makeGateway = (options: GatewayOptions) => {
       connection.ws.send(text)
       return
     }
+    // one deflate context per connection, one sync flush per payload (each ends in 00 00 ff ff)
     const deflate = connection.deflate
-    const chunks: Array<Buffer> = []
-    const onData = (chunk: Buffer) => chunks.push(chunk)
     connection.compressing++
-    deflate.on("data", onData)
     deflate.write(text)
     deflate.flush(zlib.constants.Z_SYNC_FLUSH, () => {
-      deflate.off("data", onData)
+      const chunks = connection.deflated.splice(0)
       connection.compressing--
       if (connection.ws.readyState === connection.ws.OPEN) connection.ws.send(Buffer.concat(chunks))
       if (connection.session && connection.compressing === 0) schedulePump(connection.session)
@@ -678,6 +678,7 @@ export const makeGateway = (options: GatewayOptions) => {
         ws,
         socket: (ws as unknown as { _socket?: Socket })._socket,
         deflate: compress === "zlib-stream" ? zlib.createDeflate() : null,
+        deflated: [],
         session: null,
         live: false,
         lastHeartbeatAt: Date.now(),
@@ -689,6 +690,7 @@ export const makeGateway = (options: GatewayOptions) => {
         compressing: 0,
       }
       connection.socket?.setNoDelay(true)
+      connection.deflate?.on("data", (chunk: Buffer) => connection.deflated.push(chunk))
       connections.add(connection)
       ws.on("message", (data, isBinary) => onMessage(connection, data, isBinary))
       ws.on("close", (code) => onClose(connection, code))

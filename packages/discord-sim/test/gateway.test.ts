@@ -1,3 +1,5 @@
+import { REST } from "@discordjs/rest"
+import { CompressionMethod, WebSocketManager, WebSocketShardEvents } from "@discordjs/ws"
 import { describe, expect, it } from "@effect/vitest"
 import type {
   GatewayGuildCreateDispatchData,
@@ -6,7 +8,7 @@ import type {
 import { Effect } from "effect"
 import * as DiscordSim from "../src/DiscordSim"
 import { discordShardOf } from "../src/World"
-import { connectClient, eventually } from "./support/client"
+import { connectClient, eventually, TALLY_INTENTS } from "./support/client"
 import { fixtureWorld } from "./support/fixture"
 
 describe("handshake with an unmodified @discordjs/ws 2.0.4 client", () => {
@@ -64,6 +66,144 @@ describe("handshake with an unmodified @discordjs/ws 2.0.4 client", () => {
       yield* eventually(() => acks >= 2, 3000, "two heartbeat ACKs")
       const stats = yield* sim.stats
       expect(stats.shards[0]?.lastHeartbeatSeq).toBe(2)
+    }),
+  )
+
+  it.scopedLive("zlib-stream transport compression delivers the same dispatches", () =>
+    Effect.gen(function* () {
+      const world = fixtureWorld({ guilds: 2, messages: 500 })
+      const sim = yield* DiscordSim.make({ world, heartbeatIntervalMillis: 500 })
+      const client = yield* connectClient(sim, { compression: CompressionMethod.ZlibNative })
+      yield* sim.replay.awaitDone("20 seconds")
+      expect(client.messageIds()).toEqual((world.messages ?? []).map((message) => message.id))
+    }),
+  )
+
+  it.scopedLive("message content is blanked without the MESSAGE_CONTENT intent", () =>
+    Effect.gen(function* () {
+      const world = fixtureWorld({ guilds: 1, messages: 0 })
+      const guild = world.guilds[0] as NonNullable<(typeof world.guilds)[0]>
+      const channelId = guild.channels?.[1]?.id as string
+      const authorId = guild.members?.[1]?.userId as string
+      const contentOf = (intents: number) =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            const sim = yield* DiscordSim.make({ world })
+            const client = yield* connectClient(sim, { intents })
+            yield* sim.inject({
+              type: "message",
+              guildId: guild.id,
+              channelId,
+              authorId,
+              content: "hello",
+            })
+            yield* eventually(() => client.messageIds().length === 1, 5000, "the message")
+            const message = client.dispatches.find((payload) => payload.t === "MESSAGE_CREATE")
+            return (message?.d as { content: string } | undefined)?.content
+          }),
+        )
+      expect(yield* contentOf(1667)).toBe("")
+      expect(yield* contentOf(1667 | 32768)).toBe("hello")
+      // without GUILD_MESSAGES there is no MESSAGE_CREATE at all
+      const withoutMessages = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const sim = yield* DiscordSim.make({ world, heartbeatIntervalMillis: 300 })
+          const client = yield* connectClient(sim, { intents: 1 })
+          yield* sim.inject({ type: "message", guildId: guild.id, channelId, authorId })
+          yield* sim.inject({
+            type: "roleCreate",
+            guildId: guild.id,
+            role: { id: "1456074448196075777", name: "new" },
+          })
+          yield* eventually(
+            () => client.dispatches.some((payload) => payload.t === "GUILD_ROLE_CREATE"),
+            5000,
+            "GUILD_ROLE_CREATE",
+          )
+          return client.messageIds().length
+        }),
+      )
+      expect(withoutMessages).toBe(0)
+    }),
+  )
+})
+
+describe("close codes and session faults", () => {
+  it.scopedLive("a wrong token closes 4004 and the client's connect() rejects", () =>
+    Effect.gen(function* () {
+      const sim = yield* DiscordSim.make({
+        world: fixtureWorld({ guilds: 1, messages: 0 }),
+        token: "right",
+      })
+      const manager = new WebSocketManager({
+        token: "wrong",
+        intents: TALLY_INTENTS,
+        rest: new REST({ api: sim.apiUrl }).setToken("right"),
+      })
+      manager.on(WebSocketShardEvents.Error, () => {})
+      const result = yield* Effect.promise(() =>
+        manager.connect().then(
+          () => "connected",
+          (cause: Error) => cause.message,
+        ),
+      )
+      yield* Effect.promise(async () => {
+        await manager.destroy()
+      })
+      expect(result).toMatch(/Authentication failed/)
+    }),
+  )
+
+  it.scopedLive("privileged intents the portal does not allow close 4014", () =>
+    Effect.gen(function* () {
+      const sim = yield* DiscordSim.make({
+        world: fixtureWorld({ guilds: 1, messages: 0 }),
+        privilegedIntents: 0,
+      })
+      const manager = new WebSocketManager({
+        token: sim.token,
+        intents: TALLY_INTENTS,
+        rest: new REST({ api: sim.apiUrl }).setToken(sim.token),
+      })
+      manager.on(WebSocketShardEvents.Error, () => {})
+      const result = yield* Effect.promise(() =>
+        manager.connect().then(
+          () => "connected",
+          (cause: Error) => cause.message,
+        ),
+      )
+      yield* Effect.promise(async () => {
+        await manager.destroy()
+      })
+      expect(result).toMatch(/disallowed intents/i)
+    }),
+  )
+
+  it.scopedLive("INVALID_SESSION d:true: the client resumes on the same socket", () =>
+    Effect.gen(function* () {
+      const world = fixtureWorld({ guilds: 1, messages: 0 })
+      const guild = world.guilds[0] as NonNullable<(typeof world.guilds)[0]>
+      const sim = yield* DiscordSim.make({ world })
+      const client = yield* connectClient(sim)
+      yield* sim.faults.invalidSessionResumable(0)
+      yield* eventually(
+        () => client.dispatches.some((payload) => payload.t === "RESUMED"),
+        5000,
+        "RESUMED",
+      )
+      yield* sim.inject({
+        type: "memberAdd",
+        guildId: guild.id,
+        userId: "1456074448196075888",
+      })
+      yield* eventually(
+        () => client.dispatches.some((payload) => payload.t === "GUILD_MEMBER_ADD"),
+        5000,
+        "GUILD_MEMBER_ADD after the resume",
+      )
+      const stats = yield* sim.stats
+      expect(stats.sessionStarts).toBe(1)
+      expect(client.closes).toEqual([])
     }),
   )
 })

@@ -1,8 +1,11 @@
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
 import { timestampMillis, unsafeMake } from "@tally/domain/Snowflake"
 import type { GatewayDispatchPayload } from "discord-api-types/v10"
 import { Deferred, Effect } from "effect"
 import * as DiscordSim from "../src/DiscordSim"
+import { loadTrace } from "../src/Trace"
 import { generateTrace } from "../src/TraceGenerator"
 import { discordShardOf } from "../src/World"
 import { connectClient, eventually } from "./support/client"
@@ -284,6 +287,30 @@ describe("replay delivers every trace message exactly once", () => {
       expect(fast.length).toBe(200)
       const scaled = yield* idsAt(trace.spanMillis / 1000)
       expect(scaled).toEqual(fast)
+    }),
+  )
+
+  it.scopedLive("a DiscordChatExporter export folder replays with its ids and threads", () =>
+    Effect.gen(function* () {
+      const folder = Path.resolve(
+        Path.dirname(fileURLToPath(import.meta.url)),
+        "fixtures",
+        "dce-export",
+      )
+      const trace = yield* loadTrace(folder)
+      const sim = yield* DiscordSim.make({ trace, heartbeatIntervalMillis: 500 })
+      const client = yield* connectClient(sim)
+      yield* sim.replay.awaitDone("20 seconds")
+      const ids = client.messageIds()
+      expect(ids.length).toBe(trace.events.length)
+      expect(new Set(ids).size).toBe(ids.length)
+      const channels = new Set(trace.events.map((event) => event.channel))
+      const seen = new Set(
+        client.dispatches.flatMap((payload) =>
+          payload.t === "MESSAGE_CREATE" ? [payload.d.channel_id] : [],
+        ),
+      )
+      expect(seen).toEqual(channels)
     }),
   )
 })

@@ -4,13 +4,18 @@
  * identify throttle (see discord-protocol.md §1 and §6).
  */
 import { REST } from "@discordjs/rest"
-import { type SessionInfo, WebSocketManager, WebSocketShardEvents } from "@discordjs/ws"
+import {
+  type CompressionMethod,
+  type SessionInfo,
+  WebSocketManager,
+  WebSocketShardEvents,
+} from "@discordjs/ws"
 import type { GatewayDispatchPayload } from "discord-api-types/v10"
 import { Effect } from "effect"
 import type { DiscordSim } from "../../src/DiscordSim"
 
 /** GUILDS | GUILD_MEMBERS | GUILD_VOICE_STATES | GUILD_MESSAGES | GUILD_MESSAGE_REACTIONS */
-export const TALLY_INTENTS = 1667
+export const TALLY_INTENTS: number = 1667
 
 export interface TestClient {
   readonly manager: WebSocketManager
@@ -28,6 +33,7 @@ export const connectClient = (
   options: {
     readonly intents?: number
     readonly shardCount?: number
+    readonly compression?: CompressionMethod
     readonly onDispatch?: (payload: GatewayDispatchPayload, shardId: number) => void
   } = {},
 ) =>
@@ -40,6 +46,7 @@ export const connectClient = (
         intents: options.intents ?? TALLY_INTENTS,
         rest,
         ...(options.shardCount !== undefined ? { shardCount: options.shardCount } : {}),
+        ...(options.compression !== undefined ? { compression: options.compression } : {}),
         buildIdentifyThrottler: async () => ({ waitForIdentify: async () => {} }),
         retrieveSessionInfo: (shardId) => sessions.get(shardId) ?? null,
         updateSessionInfo: (shardId, info) => {
