@@ -1,0 +1,145 @@
+import * as SqlClient from "@effect/sql/SqlClient"
+import { describe, expect, it, layer } from "@effect/vitest"
+import * as LevelCurve from "@tally/domain/LevelCurve"
+import * as PeriodKey from "@tally/domain/PeriodKey"
+import { unsafeMake } from "@tally/domain/Snowflake"
+import * as Testing from "@tally/sql/testing"
+import { Effect, Metric, MetricBoundaries, TestClock } from "effect"
+import * as GuildExport from "../src/GuildExport"
+import * as Prometheus from "../src/Prometheus"
+
+const GUILD = unsafeMake("260730761364171728")
+const NOW = Date.UTC(2026, 11, 3, 10, 0, 0)
+
+layer(Testing.layerShard())("GuildExport.read on a DB shard", (it) => {
+  it.effect(
+    "gives the issue's JSON shape: members by all-time XP desc then user id asc, period XP only for current periods",
+    () =>
+      Effect.gen(function* () {
+        yield* TestClock.setTime(NOW)
+        const sql = yield* SqlClient.SqlClient
+        const current = PeriodKey.periodKeys(NOW, "UTC", 0)
+        yield* sql`INSERT INTO guild (guild_id, level_factor) VALUES (${GUILD}, 50)`
+        const member = (userId: string, alltime: number, fresh: boolean) => ({
+          guildId: GUILD,
+          userId,
+          alltime,
+          year: alltime,
+          yearKey: current.year,
+          month: alltime,
+          monthKey: current.month,
+          week: alltime,
+          weekKey: fresh ? current.week : 20200105,
+          day: alltime,
+          dayKey: fresh ? current.day : 20200105,
+        })
+        yield* sql`INSERT INTO guild_member ${sql.insert([
+          member("18446744073709551615", 600, true),
+          member("9", 600, false),
+          member("100", 1200, true),
+        ])}`
+        const text = (userId: string, channelId: string, alltime: number) => ({
+          guildId: GUILD,
+          userId,
+          channelId,
+          alltime,
+        })
+        yield* sql`INSERT INTO text_message ${sql.insert([
+          text("100", "7", 150),
+          text("100", "8", 50),
+          text("9", "7", 100),
+          text("18446744073709551615", "8", 100),
+        ])}`
+        yield* sql`INSERT INTO vote ${sql.insert({ guildId: GUILD, userId: "9", alltime: 3 })}`
+
+        const document = yield* GuildExport.read(GUILD)
+        expect(Object.keys(document)).toEqual([
+          "guildId",
+          "exportedAt",
+          "levelFactor",
+          "members",
+          "channels",
+        ])
+        expect(document.guildId).toBe(GUILD)
+        expect(document.exportedAt).toBe("2026-12-03T10:00:00.000Z")
+        expect(document.levelFactor).toBe(50)
+        expect(document.members.map((entry) => entry.userId)).toEqual([
+          "100",
+          "9",
+          "18446744073709551615",
+        ])
+        expect(document.members[0]).toEqual({
+          userId: "100",
+          xp: { alltime: 1200, year: 1200, month: 1200, week: 1200, day: 1200 },
+          level: LevelCurve.level(1200, 50),
+          textMessages: 200,
+          voiceMinutes: 0,
+          invites: 0,
+          votes: 0,
+          bonus: 0,
+        })
+        expect(document.members[1]!.xp).toEqual({
+          alltime: 600,
+          year: 600,
+          month: 600,
+          week: 0,
+          day: 0,
+        })
+        expect(document.members[1]!.votes).toBe(3)
+        expect(document.channels).toEqual([
+          { channelId: "7", textMessages: 250, voiceMinutes: 0 },
+          { channelId: "8", textMessages: 150, voiceMinutes: 0 },
+        ])
+
+        const csv = GuildExport.toCsv(document).trim().split("\n")
+        expect(csv[0]).toBe(
+          "userId,xpAlltime,xpYear,xpMonth,xpWeek,xpDay,level,textMessages,voiceMinutes,invites,votes,bonus",
+        )
+        expect(csv[2]).toBe(`9,600,600,600,0,0,${LevelCurve.level(600, 50)},100,0,0,3,0`)
+        expect(csv).toHaveLength(4)
+      }),
+  )
+
+  it.effect(
+    "a guild without a settings row exports with the default level factor, and no row is created",
+    () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const other = unsafeMake("260730761364171999")
+        const document = yield* GuildExport.read(other)
+        expect(document.levelFactor).toBe(100)
+        expect(document.members).toEqual([])
+        const rows = yield* sql`SELECT guild_id FROM guild WHERE guild_id = ${other}`
+        expect(rows).toHaveLength(0)
+      }),
+  )
+})
+
+describe("Prometheus text of the metric registry", () => {
+  it.effect("renders tagged counters, gauges and histograms with cumulative buckets", () =>
+    Effect.gen(function* () {
+      const counter = Metric.counter("test_render_total", {
+        description: "things",
+        incremental: true,
+      })
+      yield* Metric.incrementBy(Metric.tagged(counter, "reason", 'a "quoted" one'), 3)
+      yield* Metric.set(Metric.gauge("test_render_gauge"), 7)
+      const histogram = Metric.histogram(
+        "test_render_milliseconds",
+        MetricBoundaries.fromIterable([10, 100]),
+      )
+      yield* Metric.update(histogram, 5)
+      yield* Metric.update(histogram, 50)
+      yield* Metric.update(histogram, 500)
+      const text = Prometheus.render()
+      expect(text).toContain("# HELP test_render_total things\n# TYPE test_render_total counter")
+      expect(text).toContain('test_render_total{reason="a \\"quoted\\" one"} 3')
+      expect(text).toContain("# TYPE test_render_gauge gauge\ntest_render_gauge 7")
+      expect(text).toContain('test_render_milliseconds_bucket{le="10"} 1')
+      expect(text).toContain('test_render_milliseconds_bucket{le="100"} 2')
+      expect(text).toContain('test_render_milliseconds_bucket{le="+Inf"} 3')
+      expect(text).toContain("test_render_milliseconds_sum 555")
+      expect(text).toContain("test_render_milliseconds_count 3")
+    }),
+  )
+})
