@@ -3,18 +3,20 @@ import type { SqlClient } from "@effect/sql/SqlClient"
 import * as SqlClientTag from "@effect/sql/SqlClient"
 import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import {
+  Clock,
   Config,
   ConfigError,
   Context,
   Data,
+  Duration,
   Effect,
   Either,
   Layer,
-  Option,
   Redacted,
   Scope,
   SynchronizedRef,
 } from "effect"
+import { identity } from "effect/Function"
 import * as DatabaseUrl from "./DatabaseUrl"
 
 /** A DB shard that is not configured, or whose server cannot be reached right now. */
@@ -77,9 +79,15 @@ export const shardUrlsConfig: Config.Config<ReadonlyMap<number, DatabaseUrl.Data
     ),
   )
 
+export interface Options {
+  readonly maxConnections?: number
+  /** After a failed connect, `get` fails at once for this long before trying again. */
+  readonly retryAfter?: Duration.DurationInput
+}
+
 export const make = (
   shards: ReadonlyMap<number, DatabaseUrl.DatabaseConfig>,
-  options?: { readonly maxConnections?: number },
+  options?: Options,
 ): Effect.Effect<Context.Tag.Service<ShardClients>, never, Scope.Scope> =>
   Effect.gen(function* () {
     const scope = yield* Effect.scope
@@ -95,19 +103,40 @@ export const make = (
       )
 
     // `MysqlClient.make` fails when its first query fails, so a shard that is down at start gets
-    // its client on a later `get`; the ref serialises those attempts.
+    // its client on a later `get`. The ref serialises attempts; after a failed one, callers fail
+    // at once for `retryAfter` instead of each waiting for a connect timeout.
+    const retryAfter = Duration.toMillis(options?.retryAfter ?? "2 seconds")
+    type State =
+      | { readonly _tag: "Connected"; readonly client: SqlClient }
+      | { readonly _tag: "Down"; readonly at: number; readonly error: ShardUnavailable }
+      | { readonly _tag: "New" }
     const clients = new Map<number, Effect.Effect<SqlClient, ShardUnavailable>>()
     for (const [dbShardId, config] of shards) {
-      const ref = yield* SynchronizedRef.make(Option.none<SqlClient>())
+      const ref = yield* SynchronizedRef.make<State>({ _tag: "New" })
       clients.set(
         dbShardId,
-        SynchronizedRef.modifyEffect(ref, (current) =>
-          Option.match(current, {
-            onSome: (client) => Effect.succeed([client, current] as const),
-            onNone: () =>
-              Effect.map(connect(dbShardId, config), (client) => [client, Option.some(client)]),
-          }),
-        ),
+        SynchronizedRef.modifyEffect(
+          ref,
+          (state): Effect.Effect<readonly [Either.Either<SqlClient, ShardUnavailable>, State]> =>
+            Effect.gen(function* () {
+              if (state._tag === "Connected") return [Either.right(state.client), state] as const
+              const now = yield* Clock.currentTimeMillis
+              if (state._tag === "Down" && now - state.at < retryAfter) {
+                return [Either.left(state.error), state] as const
+              }
+              return yield* connect(dbShardId, config).pipe(
+                Effect.map(
+                  (client) => [Either.right(client), { _tag: "Connected", client }] as const,
+                ),
+                Effect.catchAll((error) =>
+                  Effect.map(
+                    Clock.currentTimeMillis,
+                    (at) => [Either.left(error), { _tag: "Down", at, error }] as const,
+                  ),
+                ),
+              )
+            }),
+        ).pipe(Effect.flatMap(identity)),
       )
     }
 
@@ -131,9 +160,7 @@ export const make = (
   })
 
 /** Shards from `SHARD_DATABASE_URLS` (default: shards 0 and 1 on the local server). */
-export const layer = (options?: {
-  readonly maxConnections?: number
-}): Layer.Layer<ShardClients, ConfigError.ConfigError> =>
+export const layer = (options?: Options): Layer.Layer<ShardClients, ConfigError.ConfigError> =>
   Layer.scoped(
     ShardClients,
     Effect.flatMap(shardUrlsConfig, (shards) => make(shards, options)),
@@ -142,7 +169,7 @@ export const layer = (options?: {
 /** Shards from explicit URLs, e.g. throwaway test databases. */
 export const layerFromUrls = (
   urls: ReadonlyMap<number, Redacted.Redacted | string>,
-  options?: { readonly maxConnections?: number },
+  options?: Options,
 ): Layer.Layer<ShardClients, DatabaseUrl.InvalidDatabaseUrl> =>
   Layer.scoped(
     ShardClients,

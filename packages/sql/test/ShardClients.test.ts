@@ -1,6 +1,6 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Either, Exit, Layer, Redacted } from "effect"
+import { Context, Effect, Either, Exit, Layer, Redacted, TestClock } from "effect"
 import * as ShardClients from "../src/ShardClients"
 import * as Testing from "../src/testing"
 
@@ -69,6 +69,9 @@ describe("ShardClients", () => {
         admin.withoutTransforms()`DROP DATABASE IF EXISTS ${admin(laterName)}`.pipe(Effect.orDie),
       )
       yield* admin.withoutTransforms()`CREATE DATABASE ${admin(laterName)}`
+      // Right after a failed connect, callers fail at once instead of waiting on another.
+      expect(Exit.isFailure(yield* Effect.exit(shards.get(1)))).toBe(true)
+      yield* TestClock.adjust("3 seconds")
       const again = yield* Effect.flatMap(
         shards.get(1),
         (sql) => sql<{ name: string }>`SELECT DATABASE() AS name`,
