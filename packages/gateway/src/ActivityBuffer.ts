@@ -166,7 +166,7 @@ export const make = (options: Options = {}) =>
 
     const dbShardIds = Effect.sync(() => [...buffers.keys()].sort((a, b) => a - b))
 
-    const stats = Effect.forEach(buffers.values(), Ref.get).pipe(
+    const stats = Effect.suspend(() => Effect.forEach([...buffers.values()], Ref.get)).pipe(
       Effect.map((states) => {
         let rows = 0
         let oldestAt: number | null = null

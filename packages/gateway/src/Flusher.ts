@@ -28,7 +28,7 @@ import {
   Ref,
 } from "effect"
 import { v7 as uuidv7 } from "uuid"
-import { ActivityBuffer } from "./ActivityBuffer"
+import { ActivityBuffer, type Swapped } from "./ActivityBuffer"
 import * as Metrics from "./Metrics"
 import { type ShardBatch, Spill } from "./Spill"
 
@@ -92,6 +92,8 @@ export interface Options {
   /** The first retry's delay; each next one doubles, up to `maxBackoff` (default 500 ms, 30 s). */
   readonly backoff?: Duration.DurationInput
   readonly maxBackoff?: Duration.DurationInput
+  /** The time limit of the shutdown the layer's finalizer runs (default 10 seconds). */
+  readonly shutdownTimeout?: Duration.DurationInput
   /** Interval of the gauges' refresh (default 1 second). */
   readonly gaugeInterval?: Duration.DurationInput
 }
@@ -171,7 +173,12 @@ export const make = (options: Options) =>
       Effect.gen(function* () {
         const number = batch.attempts + 1
         const started = yield* Clock.currentTimeMillis
-        const result = yield* options.write(batch.dbShardId, batch.batch).pipe(
+        // Disconnected: a write stuck where it cannot be interrupted (acquiring a connection)
+        // still ends the attempt on time; the ledger covers a commit that lands afterwards.
+        const result = yield* Effect.interruptible(
+          options.write(batch.dbShardId, batch.batch),
+        ).pipe(
+          Effect.disconnect,
           Effect.timeoutFail({
             duration: attemptTimeout,
             onTimeout: (): WriteFailure => ({ retryable: true, reason: "the attempt timed out" }),
@@ -281,30 +288,46 @@ export const make = (options: Options) =>
           : Effect.succeed(false),
       )
 
-    const swapShard = (dbShardId: number) =>
-      Effect.flatMap(buffer.swap(dbShardId), (swapped) =>
-        Option.match(swapped, {
-          onNone: () => Effect.succeed(Option.none<string>()),
-          onSome: ({ deltas, oldestAt }) => {
-            const batchId = uuidv7()
-            return Effect.as(
-              track({
-                dbShardId,
-                batch: { batchId, deltas },
-                rows: deltas.length,
-                oldestAt,
-                spilled: false,
-              }),
-              Option.some(batchId),
-            )
-          },
-        }),
+    const hasPending = (dbShardId: number) =>
+      Effect.map(Ref.get(pending), (all) =>
+        HashMap.some(all, (batch) => batch.dbShardId === dbShardId),
+      )
+
+    /**
+     * Swaps a DB shard's buffer out into a new batch. While an earlier batch of that DB shard is
+     * still unwritten, new activity keeps merging in the buffer instead (memory stays bounded by
+     * the distinct rows, however long the DB shard is down); shutdown swaps regardless.
+     */
+    const swapShard = (dbShardId: number, evenWhilePending = false) =>
+      Effect.flatMap(evenWhilePending ? Effect.succeed(false) : hasPending(dbShardId), (blocked) =>
+        blocked ? Effect.succeed(Option.none<Swapped>()) : buffer.swap(dbShardId),
+      ).pipe(
+        Effect.flatMap((swapped) =>
+          Option.match(swapped, {
+            onNone: () => Effect.succeed(Option.none<string>()),
+            onSome: ({ deltas, oldestAt }) => {
+              const batchId = uuidv7()
+              return Effect.as(
+                track({
+                  dbShardId,
+                  batch: { batchId, deltas },
+                  rows: deltas.length,
+                  oldestAt,
+                  spilled: false,
+                }),
+                Option.some(batchId),
+              )
+            },
+          }),
+        ),
       )
 
     const flushNow: Effect.Effect<FlushSummary> = Effect.gen(function* () {
       const started = yield* Clock.currentTimeMillis
       const dbShardIds = yield* buffer.dbShardIds
-      const batchIds = (yield* Effect.forEach(dbShardIds, swapShard)).flatMap(Option.toArray)
+      const batchIds = (yield* Effect.forEach(dbShardIds, (id) => swapShard(id))).flatMap(
+        Option.toArray,
+      )
       const all = yield* Ref.get(pending)
       const rows = batchIds.reduce(
         (sum, batchId) =>
@@ -406,13 +429,15 @@ export const make = (options: Options) =>
     )
 
     const shutdown = (timeout: Duration.DurationInput) =>
-      Effect.uninterruptibleMask((restore) =>
+      Effect.uninterruptible(
         Effect.gen(function* () {
           if (yield* Ref.getAndSet(closed, true)) return { flushedRows: 0, spilledRows: 0 }
           yield* Fiber.interrupt(loopFiber)
           yield* FiberMap.clear(retries)
           const before = (yield* Ref.get(counters)).rows
-          yield* Effect.forEach(yield* buffer.dbShardIds, swapShard, { discard: true })
+          yield* Effect.forEach(yield* buffer.dbShardIds, (id) => swapShard(id, true), {
+            discard: true,
+          })
 
           const writeAll = Effect.gen(function* () {
             const batchIds = [...HashMap.keys(yield* Ref.get(pending))]
@@ -427,7 +452,8 @@ export const make = (options: Options) =>
               { concurrency: "unbounded", discard: true },
             )
           })
-          yield* restore(writeAll).pipe(Effect.timeout(timeout), Effect.ignore)
+          // Interruptible on purpose: finalizers run uninterruptibly, and the time limit must hold.
+          yield* Effect.interruptible(writeAll).pipe(Effect.timeout(timeout), Effect.ignore)
 
           const left = [...HashMap.values(yield* Ref.get(pending))]
           const spilledRows = left.reduce((sum, batch) => sum + batch.rows, 0)
@@ -460,7 +486,7 @@ export const make = (options: Options) =>
         }),
       ).pipe(Effect.withLogSpan("Flusher.shutdown"))
 
-    yield* Effect.addFinalizer(() => shutdown(Duration.seconds(10)))
+    yield* Effect.addFinalizer(() => shutdown(options.shutdownTimeout ?? Duration.seconds(10)))
 
     return { flushNow, shutdown, stats, spillSettled } satisfies Context.Tag.Service<Flusher>
   })

@@ -323,6 +323,7 @@ export const startFlusher = (
           interval: Duration.hours(1),
           backoff: Duration.millis(50),
           maxBackoff: Duration.millis(200),
+          attemptTimeout: Duration.seconds(2),
           ...setup.flusher,
           write: setup.wrap === undefined ? write : setup.wrap(write),
         })

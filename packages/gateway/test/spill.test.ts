@@ -118,6 +118,30 @@ describe("shutdown with the DB shard down spills; the next start applies the spi
   )
 
   it.scopedLive(
+    "closing the layer with the DB shard down (the finalizer) spills within its time limit",
+    () =>
+      Effect.gen(function* () {
+        const { proxy, gatewayUrls } = yield* makeProxiedShards
+        const directory = yield* makeStateDirectory
+        const run = yield* Scope.make()
+        const { flusher, buffer } = yield* startFlusher(gatewayUrls, {
+          directory,
+          flusher: { shutdownTimeout: "700 millis" },
+        }).pipe(Scope.extend(run))
+        for (let n = 0; n < 4; n++) yield* accrueMessage(buffer, 0, flushMember(n))
+        yield* proxy.refuse
+        expect((yield* flusher.flushNow).failedBatches).toBe(1)
+        for (let n = 0; n < 2; n++) yield* accrueMessage(buffer, 0, flushMember(n))
+
+        const started = Date.now()
+        yield* Scope.close(run, Exit.void)
+        expect(Date.now() - started).toBeLessThan(5_000)
+        const spilled = yield* Spill.make(directory).readBatches
+        expect(spilled.reduce((rows, entry) => rows + entry.batch.deltas.length, 0)).toBe(12)
+      }),
+  )
+
+  it.scopedLive(
     "events still waiting for their guild at shutdown are saved and counted once after the restart",
     () =>
       Effect.gen(function* () {
