@@ -17,6 +17,7 @@ import {
   Either,
   Layer,
   Metric,
+  Option,
   ParseResult,
   Queue,
   Schedule,
@@ -25,6 +26,9 @@ import {
 import { Counter, type MessageEvent } from "./Counter"
 import type { ChannelInfo, GuildSnapshot, GuildStore, RoleInfo } from "./GuildState"
 import { GuildState } from "./GuildState"
+import { Interactions } from "./Interactions"
+import { VoiceTracker } from "./VoiceTracker"
+import { Votes } from "./Votes"
 
 /** One dispatch as it left the WebSocket, with its Discord shard and sequence. */
 export interface Envelope {
@@ -267,6 +271,14 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
   Effect.gen(function* () {
     const counter = yield* Counter
     const guildState = yield* GuildState
+    // Optional: present in the process (Live), absent in tests of counting alone.
+    const voice = yield* Effect.serviceOption(VoiceTracker)
+    const votes = yield* Effect.serviceOption(Votes)
+    const interactions = yield* Effect.serviceOption(Interactions)
+    const withService = <S>(
+      service: Option.Option<S>,
+      use: (service: S) => Effect.Effect<void>,
+    ): Effect.Effect<void> => (Option.isSome(service) ? use(service.value) : Effect.void)
     const { maxPendingPerGuild, pendingTimeout } = { ...defaultOptions, ...options }
     const timeoutMillis = Duration.toMillis(pendingTimeout)
     const store: GuildStore = guildState.store
@@ -459,6 +471,7 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
           if (isGuildUnavailable(envelope.data)) return Effect.void
           return decodeThen(envelope, decodeGuildCreate, (guild) =>
             Effect.sync(() => store.create(guildSnapshot(guild))).pipe(
+              Effect.zipRight(withService(voice, (voice) => voice.guildAvailable(envelope.data))),
               Effect.zipRight(release(guild.id)),
             ),
           )
@@ -478,17 +491,20 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
           )
         case "GUILD_DELETE":
           return decodeThen(envelope, decodeGuildDelete, (guild) =>
-            guild.unavailable === true
-              ? Effect.logWarning("guild unavailable").pipe(
-                  Effect.annotateLogs("guildId", guild.id),
-                )
-              : Effect.sync(() => store.remove(guild.id)).pipe(
-                  Effect.zipRight(dropGuild(guild.id, "guild_deleted")),
-                  Effect.zipRight(counter.forgetGuild(guild.id)),
-                  Effect.zipRight(
-                    Effect.logInfo("guild left").pipe(Effect.annotateLogs("guildId", guild.id)),
+            Effect.zipRight(
+              withService(voice, (voice) => voice.guildGone(guild.id)),
+              guild.unavailable === true
+                ? Effect.logWarning("guild unavailable").pipe(
+                    Effect.annotateLogs("guildId", guild.id),
+                  )
+                : Effect.sync(() => store.remove(guild.id)).pipe(
+                    Effect.zipRight(dropGuild(guild.id, "guild_deleted")),
+                    Effect.zipRight(counter.forgetGuild(guild.id)),
+                    Effect.zipRight(
+                      Effect.logInfo("guild left").pipe(Effect.annotateLogs("guildId", guild.id)),
+                    ),
                   ),
-                ),
+            ),
           )
         case "CHANNEL_CREATE":
         case "CHANNEL_UPDATE":
@@ -542,6 +558,14 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
           return decodeThen(envelope, decodeGuildMemberRemove, (member) =>
             Effect.sync(() => store.removeMember(member.guild_id, member.user.id)),
           )
+        case "VOICE_STATE_UPDATE":
+          return withService(voice, (voice) => voice.voiceStateUpdate(envelope.data))
+        case "MESSAGE_REACTION_ADD":
+          return withService(votes, (votes) => votes.reactionAdd(envelope.data))
+        case "INTERACTION_CREATE":
+          // TODO: behind a long dispatch backlog an interaction may miss Discord's 3 s — remove
+          // when INTERACTION_CREATE is handed to Interactions straight from the socket listener.
+          return withService(interactions, (interactions) => interactions.handle(envelope.data))
         default:
           return Effect.void
       }

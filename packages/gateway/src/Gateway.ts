@@ -4,13 +4,14 @@
  * spilled), save each Discord session at its last processed sequence with its guild state and
  * waiting messages, and close with a resumable code.
  */
-import { Clock, Duration, Effect, Fiber } from "effect"
+import { Clock, Duration, Effect, Fiber, Option } from "effect"
 import { Counter } from "./Counter"
 import { Discord, discordShardOf } from "./Discord"
 import { Dispatch } from "./Dispatch"
 import { Flusher } from "./Flusher"
 import { GuildState } from "./GuildState"
 import { type SavedSession, Session } from "./Session"
+import { VoiceTracker } from "./VoiceTracker"
 
 /** How long shutdown may spend flushing before what is left goes to the spill file. */
 export const SHUTDOWN_FLUSH_LIMIT = Duration.seconds(10)
@@ -26,6 +27,7 @@ export const start = Effect.gen(function* () {
   const counter = yield* Counter
   const flusher = yield* Flusher
   const session = yield* Session
+  const voice = yield* Effect.serviceOption(VoiceTracker)
 
   for (const saved of discord.restored.values()) {
     for (const guild of saved.guilds) guildState.store.create(guild)
@@ -37,6 +39,8 @@ export const start = Effect.gen(function* () {
   const stop = Effect.gen(function* () {
     yield* Fiber.interrupt(loop)
     const { savedEvents } = yield* counter.shutdown
+    // Voice minutes up to now go into the buffers before they are flushed.
+    if (Option.isSome(voice)) yield* voice.value.shutdown(SHUTDOWN_FLUSH_LIMIT)
     const sessions = yield* sessionsToSave
     const { flushedRows, spilledRows } = yield* flusher.shutdown(SHUTDOWN_FLUSH_LIMIT)
     yield* Effect.forEach(

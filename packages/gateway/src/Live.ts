@@ -12,7 +12,11 @@ import * as Dispatch from "./Dispatch"
 import * as GuildState from "./GuildState"
 import * as Heartbeat from "./Heartbeat"
 import * as HttpServer from "./HttpServer"
+import * as Interactions from "./Interactions"
+import * as LevelUps from "./LevelUps"
 import * as Session from "./Session"
+import * as VoiceTracker from "./VoiceTracker"
+import * as Votes from "./Votes"
 
 /** Where session, spill, dead-letter and waiting files live. */
 export const defaultStateDirectory = ".tally"
@@ -22,6 +26,8 @@ export const layer = (
     readonly stateDirectory?: string
     readonly dispatch?: Partial<Dispatch.DispatchOptions>
     readonly discord?: Discord.DiscordOptions
+    readonly voice?: VoiceTracker.Options
+    readonly interactions?: Interactions.Options
   } = {},
 ) => {
   const directory = options.stateDirectory ?? defaultStateDirectory
@@ -29,8 +35,12 @@ export const layer = (
   const core = CountingCore.layerWith({ directory }).pipe(Layer.provideMerge(infrastructure))
   const state = Layer.mergeAll(GuildState.layer, Session.layer(directory))
   const connection = Discord.layer(options.discord).pipe(Layer.provideMerge(state))
-  const dispatching = Dispatch.layer(options.dispatch).pipe(
-    Layer.provideMerge(Layer.merge(connection, core)),
-  )
+  const features = Layer.mergeAll(
+    VoiceTracker.layer(options.voice),
+    Votes.layer(),
+    LevelUps.layer(),
+    Interactions.layer(options.interactions),
+  ).pipe(Layer.provideMerge(Layer.merge(connection, core)))
+  const dispatching = Dispatch.layer(options.dispatch).pipe(Layer.provideMerge(features))
   return Layer.mergeAll(HttpServer.layer, Heartbeat.layer).pipe(Layer.provideMerge(dispatching))
 }
