@@ -64,14 +64,24 @@ export interface StreamEntry {
   readonly intent: number
   /** called the first time the entry is sent to any session */
   readonly onFirstSend?: (() => void) | undefined
-  /** UTF-8 lengths of `data` and `blanked`, measured on first send */
-  dataLength?: number
-  blankedLength?: number
+}
+
+/**
+ * An entry as a shard keeps it: the payloads as UTF-8 bytes. Encoding once on append keeps a
+ * long stream cheap: a built JSON string is a tree of pieces until flattened, and keeping
+ * thousands of those alive until they are acknowledged costs more in GC than building them.
+ */
+interface StoredEntry {
+  readonly event: string
+  readonly data: Buffer
+  readonly blanked: Buffer | undefined
+  readonly intent: number
+  readonly onFirstSend: (() => void) | undefined
 }
 
 interface Shard {
   readonly id: number
-  entries: Array<StreamEntry>
+  entries: Array<StoredEntry>
   /** stream index of entries[0] */
   offset: number
   /** every stream index below this was acknowledged by a client */
@@ -165,8 +175,7 @@ const frame = (event: string, seq: number, data: string) =>
 interface PendingFrame {
   readonly prefix: Buffer
   readonly seq: number
-  readonly data: string
-  readonly dataLength: number
+  readonly data: Buffer
 }
 
 const prefixes = new Map<string, Buffer>()
@@ -180,15 +189,9 @@ const prefixOf = (event: string): Buffer => {
 }
 const MIDDLE = Buffer.from(`,"op":0,"d":`)
 
-/** The payload text a session gets for an entry, and its UTF-8 length. */
-const payloadOf = (entry: StreamEntry, contentAllowed: boolean): [string, number] => {
-  if (!contentAllowed && entry.blanked !== undefined) {
-    entry.blankedLength ??= Buffer.byteLength(entry.blanked)
-    return [entry.blanked, entry.blankedLength]
-  }
-  entry.dataLength ??= Buffer.byteLength(entry.data)
-  return [entry.data, entry.dataLength]
-}
+/** The payload bytes a session gets for an entry. */
+const payloadOf = (entry: StoredEntry, contentAllowed: boolean): Buffer =>
+  !contentAllowed && entry.blanked !== undefined ? entry.blanked : entry.data
 
 /**
  * Writes text frames (server to client: FIN + opcode 1, no mask) for a batch of dispatches in
@@ -201,9 +204,9 @@ const writeFrames = (socket: Socket, frames: ReadonlyArray<PendingFrame>) => {
   const seqTexts = new Array<string>(frames.length)
   let total = 0
   for (let index = 0; index < frames.length; index++) {
-    const { prefix, seq, dataLength } = frames[index] as PendingFrame
+    const { prefix, seq, data } = frames[index] as PendingFrame
     const seqText = String(seq)
-    const size = prefix.length + seqText.length + MIDDLE.length + dataLength + 1
+    const size = prefix.length + seqText.length + MIDDLE.length + data.length + 1
     seqTexts[index] = seqText
     sizes[index] = size
     total += size + (size < 126 ? 2 : size < 65536 ? 4 : 10)
@@ -211,7 +214,7 @@ const writeFrames = (socket: Socket, frames: ReadonlyArray<PendingFrame>) => {
   const out = Buffer.allocUnsafe(total)
   let at = 0
   for (let index = 0; index < frames.length; index++) {
-    const { prefix, data, dataLength } = frames[index] as PendingFrame
+    const { prefix, data } = frames[index] as PendingFrame
     const size = sizes[index] as number
     out[at++] = 0x81
     if (size < 126) out[at++] = size
@@ -228,18 +231,14 @@ const writeFrames = (socket: Socket, frames: ReadonlyArray<PendingFrame>) => {
     at += prefix.copy(out, at)
     at += out.write(seqTexts[index] as string, at, "latin1")
     at += MIDDLE.copy(out, at)
-    at += out.write(data, at, dataLength, "utf8")
+    at += data.copy(out, at)
     out[at++] = 0x7d
   }
   socket.write(out)
 }
 
-const streamFrame = (entry: StreamEntry, seq: number, contentAllowed: boolean) =>
-  frame(
-    entry.event,
-    seq,
-    !contentAllowed && entry.blanked !== undefined ? entry.blanked : entry.data,
-  )
+const streamFrame = (entry: StoredEntry, seq: number, contentAllowed: boolean) =>
+  frame(entry.event, seq, payloadOf(entry, contentAllowed).toString("utf8"))
 
 export const makeGateway = (options: GatewayOptions) => {
   const { world, shardCount } = options
@@ -391,15 +390,15 @@ export const makeGateway = (options: GatewayOptions) => {
         return
       }
       const index = session.cursor
-      const entry = shard.entries[index - shard.offset] as StreamEntry
+      const entry = shard.entries[index - shard.offset] as StoredEntry
       session.cursor++
       if ((entry.intent & session.intents) !== entry.intent) continue
       const seq = ++session.seq
       session.log.push(index)
       if (batch) {
-        const [data, dataLength] = payloadOf(entry, contentAllowed)
-        batch.push({ prefix: prefixOf(entry.event), seq, data, dataLength })
-        batchBytes += dataLength + 40
+        const data = payloadOf(entry, contentAllowed)
+        batch.push({ prefix: prefixOf(entry.event), seq, data })
+        batchBytes += data.length + 40
       } else {
         sendRaw(connection, streamFrame(entry, seq, contentAllowed))
       }
@@ -425,7 +424,13 @@ export const makeGateway = (options: GatewayOptions) => {
 
   const append = (shardId: number, entry: StreamEntry) => {
     const shard = shards[shardId] as Shard
-    shard.entries.push(entry)
+    shard.entries.push({
+      event: entry.event,
+      data: Buffer.from(entry.data),
+      blanked: entry.blanked !== undefined ? Buffer.from(entry.blanked) : undefined,
+      intent: entry.intent,
+      onFirstSend: entry.onFirstSend,
+    })
     if (shard.owner) schedulePump(shard.owner)
   }
 
@@ -557,7 +562,7 @@ export const makeGateway = (options: GatewayOptions) => {
         sendRaw(connection, item)
         continue
       }
-      const entry = shard.entries[item - shard.offset] as StreamEntry
+      const entry = shard.entries[item - shard.offset] as StoredEntry
       sendRaw(connection, streamFrame(entry, session.logBase + index, contentAllowed))
       shard.redelivered++
     }
