@@ -1,0 +1,50 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as DiscordSim from "@tally/discord-sim/DiscordSim"
+import { Effect } from "effect"
+import * as LocalStack from "../src/LocalStack"
+import { spawnGateway } from "./support/process"
+import { temporaryDirectory } from "./support/stack"
+
+/** A gateway process against `sim`, with nothing else up (the manager and DB shards are absent). */
+const runAgainst = (sim: DiscordSim.DiscordSim, token: string) =>
+  Effect.gen(function* () {
+    const env = LocalStack.gatewayEnv({
+      sim,
+      manager: { url: "http://127.0.0.1:9", token: "unused" },
+      shardUrls: new Map([[0, "mysql://root@127.0.0.1:9/tally_absent"]]),
+      discordShardCount: 1,
+      stateDirectory: ".tally",
+    })
+    env.set("DISCORD_TOKEN", token)
+    const gateway = yield* spawnGateway(env, yield* temporaryDirectory)
+    const code = yield* gateway.exited.pipe(Effect.timeout("60 seconds"))
+    return { code, output: gateway.output() }
+  })
+
+describe("Discord refuses the bot for good", () => {
+  it.scopedLive(
+    "a refused token (REST 401) stops the process with exit 1 and a sentence saying so",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* DiscordSim.make({ token: "the-right-token", discordShards: 1 })
+        const { code, output } = yield* runAgainst(sim, "a-wrong-token")
+        expect(code).toBe(1)
+        expect(output).toMatch(/refused the token|authentication failed/i)
+        expect(output).not.toContain("a-wrong-token")
+      }),
+    90_000,
+  )
+
+  it.scopedLive(
+    "disallowed intents (close 4014) stop the process with exit 1 and say what to enable",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* DiscordSim.make({ discordShards: 1, privilegedIntents: 0 })
+        const { code, output } = yield* runAgainst(sim, sim.token)
+        expect(code).toBe(1)
+        expect(output).toMatch(/4014/)
+        expect(output).toMatch(/disallowed intents/i)
+      }),
+    90_000,
+  )
+})
