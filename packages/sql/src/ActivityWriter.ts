@@ -6,7 +6,6 @@ import {
   type DeltaKind,
   merge,
 } from "@tally/domain/ActivityDelta"
-import type { Snowflake } from "@tally/domain/Snowflake"
 import { Clock, Data, Duration, Effect } from "effect"
 
 /**
@@ -27,26 +26,21 @@ export class FlushFailed extends Data.TaggedError("FlushFailed")<{
 export type ApplyResult = "applied" | "duplicate"
 
 /** One table a flush writes: its id columns and how a delta names its row there. */
+type IdField = "guildId" | "userId" | "channelId"
+
+/** One table a flush writes: its id columns and the delta fields that fill them. */
 export interface Target {
   readonly table: string
   readonly kind: DeltaKind
   readonly idColumns: ReadonlyArray<string>
-  readonly ids: (delta: ActivityDelta) => ReadonlyArray<Snowflake>
+  readonly idFields: ReadonlyArray<IdField>
 }
-
-const member = (delta: ActivityDelta) => [delta.guildId, delta.userId]
-const memberChannel = (delta: ActivityDelta) => [
-  delta.guildId,
-  delta.userId,
-  delta.channelId ?? ("0" as Snowflake),
-]
-const channel = (delta: ActivityDelta) => [delta.guildId, delta.channelId ?? ("0" as Snowflake)]
 
 const perMember = (table: string, kind: DeltaKind): Target => ({
   table,
   kind,
   idColumns: ["guild_id", "user_id"],
-  ids: member,
+  idFields: ["guildId", "userId"],
 })
 
 /**
@@ -62,9 +56,19 @@ export const targets: ReadonlyArray<Target> = [
     ] as const
   ).flatMap(
     ([table, kind]): Array<Target> => [
-      { table, kind, idColumns: ["guild_id", "user_id", "channel_id"], ids: memberChannel },
+      {
+        table,
+        kind,
+        idColumns: ["guild_id", "user_id", "channel_id"],
+        idFields: ["guildId", "userId", "channelId"],
+      },
       perMember(`${table}_member`, kind),
-      { table: `${table}_channel`, kind, idColumns: ["guild_id", "channel_id"], ids: channel },
+      {
+        table: `${table}_channel`,
+        kind,
+        idColumns: ["guild_id", "channel_id"],
+        idFields: ["guildId", "channelId"],
+      },
     ],
   ),
   perMember("invite", "invites"),
@@ -110,30 +114,24 @@ export const upsertStatement = (target: Target, rowCount: number): string => {
   return text
 }
 
-interface Row {
-  readonly ids: ReadonlyArray<Snowflake>
-  readonly delta: ActivityDelta
-}
+const idOf = (delta: ActivityDelta, field: IdField): string => delta[field] ?? "0"
 
-const pushValues = (values: Array<string | number>, row: Row) => {
-  for (const id of row.ids) values.push(id)
-  const delta = row.delta
-  values.push(
-    delta.alltime,
-    delta.year.amount,
-    delta.year.key,
-    delta.month.amount,
-    delta.month.key,
-    delta.week.amount,
-    delta.week.key,
-    delta.day.amount,
-    delta.day.key,
-  )
-}
-
-const valuesOf = (rows: ReadonlyArray<Row>) => {
+const valuesOf = (target: Target, deltas: ReadonlyArray<ActivityDelta>) => {
   const values: Array<string | number> = []
-  for (const row of rows) pushValues(values, row)
+  for (const delta of deltas) {
+    for (const field of target.idFields) values.push(idOf(delta, field))
+    values.push(
+      delta.alltime,
+      delta.year.amount,
+      delta.year.key,
+      delta.month.amount,
+      delta.month.key,
+      delta.week.amount,
+      delta.week.key,
+      delta.day.amount,
+      delta.day.key,
+    )
+  }
   return values
 }
 
@@ -141,37 +139,36 @@ const valuesOf = (rows: ReadonlyArray<Row>) => {
 const compareSnowflakes = (a: string, b: string) =>
   a.length !== b.length ? (a.length < b.length ? -1 : 1) : a < b ? -1 : a > b ? 1 : 0
 
-const byPrimaryKey = (a: Row, b: Row) => {
-  for (let i = 0; i < a.ids.length; i++) {
-    const order = compareSnowflakes(a.ids[i]!, b.ids[i]!)
+const byPrimaryKey = (target: Target) => (a: ActivityDelta, b: ActivityDelta) => {
+  for (const field of target.idFields) {
+    const order = compareSnowflakes(idOf(a, field), idOf(b, field))
     if (order !== 0) return order
   }
   return 0
 }
 
-/** The target's rows for a batch: deltas naming the same row merged, in primary-key order. */
-export const rowsOf = (target: Target, deltas: ReadonlyArray<ActivityDelta>): Array<Row> => {
-  const rows: Array<Row> = []
+/**
+ * The target's rows for a batch (deltas of its kind): deltas naming the same row merged, in
+ * primary-key order. A merged row keeps the ids of its first delta in the target's columns.
+ */
+export const rowsOf = (
+  target: Target,
+  deltas: ReadonlyArray<ActivityDelta>,
+): ReadonlyArray<ActivityDelta> => {
+  const order = byPrimaryKey(target)
   let ascending = true
-  for (const delta of deltas) {
-    if (delta.kind !== target.kind) continue
-    const row = { ids: target.ids(delta), delta }
-    const previous = rows[rows.length - 1]
-    if (ascending && previous !== undefined && byPrimaryKey(previous, row) >= 0) ascending = false
-    rows.push(row)
+  for (let i = 1; i < deltas.length && ascending; i++) {
+    ascending = order(deltas[i - 1]!, deltas[i]!) < 0
   }
   // Strictly ascending already: sorted, and no two deltas name the same row.
-  if (ascending) return rows
-  const merged = new Map<string, Row>()
-  for (const row of rows) {
-    const key = row.ids.join("/")
+  if (ascending) return deltas
+  const merged = new Map<string, ActivityDelta>()
+  for (const delta of deltas) {
+    const key = target.idFields.map((field) => idOf(delta, field)).join("/")
     const existing = merged.get(key)
-    merged.set(
-      key,
-      existing === undefined ? row : { ids: row.ids, delta: merge(existing.delta, row.delta) },
-    )
+    merged.set(key, existing === undefined ? delta : merge(existing, delta))
   }
-  return Array.from(merged.values()).sort(byPrimaryKey)
+  return Array.from(merged.values()).sort(order)
 }
 
 /** Consecutive slices of at most `size` (Effect's `chunksOf` copies the rest at every step). */
@@ -259,18 +256,36 @@ export const apply = (
     const chunkSize = options?.chunkSize ?? 1000
     const timeout = Duration.decode(options?.statementTimeout ?? "30 seconds")
 
-    // MariaDB stops the statement itself; the fiber's timeout is the backstop (and the only
-    // limit on MySQL, whose server-side limit covers SELECT only).
+    // The rows to write, per table and chunk, before the transaction opens.
+    const byKind = new Map<DeltaKind, Array<ActivityDelta>>()
+    for (const delta of batch.deltas) {
+      const same = byKind.get(delta.kind)
+      if (same === undefined) byKind.set(delta.kind, [delta])
+      else same.push(delta)
+    }
+    const statements = targets.flatMap((target) =>
+      chunksOf(rowsOf(target, byKind.get(target.kind) ?? []), chunkSize).map(
+        (chunk) => [target, chunk] as const,
+      ),
+    )
+
+    // MariaDB limits each statement itself (`SET STATEMENT max_statement_time`); the fiber's
+    // timeout over the whole transaction is only a backstop. MySQL limits only SELECTs, so
+    // there every statement gets the fiber's timeout. (A fiber timeout per statement costs
+    // measurably on a busy machine, hence not both.)
     const mariaDb = yield* serverIsMariaDb(sql)
     const prefix = mariaDb
       ? `SET STATEMENT max_statement_time = ${Duration.toSeconds(timeout)} FOR `
       : ""
-    const backstop = mariaDb ? Duration.sum(timeout, Duration.seconds(2)) : timeout
+    const timedOut = () => new FlushFailed({ reason: "statement timed out", retryable: true })
     const limited = <A>(statement: Effect.Effect<A, SqlError>) =>
-      Effect.timeoutFail(statement, {
-        duration: backstop,
-        onTimeout: () => new FlushFailed({ reason: "statement timed out", retryable: true }),
-      })
+      mariaDb
+        ? statement
+        : Effect.timeoutFail(statement, { duration: timeout, onTimeout: timedOut })
+    const backstop = Duration.sum(
+      Duration.times(timeout, statements.length + 1),
+      Duration.seconds(2),
+    )
 
     const appliedAt = Math.floor((yield* Clock.currentTimeMillis) / 1000)
 
@@ -282,25 +297,18 @@ export const apply = (
         ).raw,
       )
       if ((ledger as { affectedRows?: number }).affectedRows === 0) return "duplicate" as const
-      const byKind = new Map<DeltaKind, Array<ActivityDelta>>()
-      for (const delta of batch.deltas) {
-        const same = byKind.get(delta.kind)
-        if (same === undefined) byKind.set(delta.kind, [delta])
-        else same.push(delta)
-      }
-      for (const target of targets) {
-        const deltas = byKind.get(target.kind)
-        if (deltas === undefined) continue
-        for (const chunk of chunksOf(rowsOf(target, deltas), chunkSize)) {
-          yield* limited(
-            sql.unsafe(prefix + upsertStatement(target, chunk.length), valuesOf(chunk)).unprepared,
-          )
-        }
+      for (const [target, chunk] of statements) {
+        yield* limited(
+          sql.unsafe(prefix + upsertStatement(target, chunk.length), valuesOf(target, chunk))
+            .unprepared,
+        )
       }
       return "applied" as const
     })
 
-    return yield* sql.withTransaction(write)
+    return yield* sql
+      .withTransaction(write)
+      .pipe(Effect.timeoutFail({ duration: backstop, onTimeout: timedOut }))
   }).pipe(
     Effect.catchIf(
       (error): error is SqlError => error._tag === "SqlError",

@@ -83,7 +83,7 @@ describe("ActivityWriter.rowsOf", () => {
       user("10", 4),
       user("100"),
     ])
-    expect(rows.map((row) => [row.ids[1], row.delta.alltime])).toEqual([
+    expect(rows.map((row) => [row.userId, row.alltime])).toEqual([
       ["9", 2],
       ["10", 5],
       ["100", 1],
@@ -98,7 +98,7 @@ describe("ActivityWriter.rowsOf", () => {
       text("1", "7"),
       text("2", "30"),
     ])
-    expect(rows.map((row) => row.ids.slice(1))).toEqual([
+    expect(rows.map((row) => [row.userId, row.channelId])).toEqual([
       ["1", "7"],
       ["2", "5"],
       ["2", "30"],
