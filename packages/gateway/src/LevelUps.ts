@@ -206,7 +206,10 @@ export const make = (options: Options = {}) =>
 
     // -- warnings ------------------------------------------------------------------------------
 
-    /** Posts a warning to the first channel that takes it: the level-up channel, then text ones. */
+    /**
+     * Posts a warning to the first channel that takes it: the level-up and welcome channels, then
+     * the guild's text channels (at most five tries).
+     */
     const warnGuild = (context: GuildContextData, text: string) =>
       Effect.gen(function* () {
         const guildId = context.guildId
@@ -215,9 +218,9 @@ export const make = (options: Options = {}) =>
           .map((channel) => channel.id)
         const candidates = [
           ...new Set([
-            ...(context.settings.levelupChannelId === null
-              ? []
-              : [context.settings.levelupChannelId]),
+            ...[context.settings.levelupChannelId, context.settings.serverJoinChannelId].filter(
+              (channelId): channelId is Snowflake => channelId !== null,
+            ),
             ...textChannels,
           ]),
         ].slice(0, 5)
