@@ -1,7 +1,7 @@
 /**
  * A whole stack for the voice, vote and level-up suites: throwaway MariaDB databases, the manager,
- * the simulator over a real WebSocket, and the gateway's live layers with the voice tracker, the
- * votes and the level-up jobs on top. The gateway reads a clock the test moves forward (voice
+ * the simulator over a real WebSocket, and the gateway's live layers (which include the voice
+ * tracker, the votes and the level-up jobs, fed by `Dispatch`). The gateway reads a clock the test moves forward (voice
  * minutes and vote cooldowns follow it); its sleeps take real time.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -9,11 +9,11 @@ import * as DiscordSim from "@tally/discord-sim/DiscordSim"
 import type { SimEvent } from "@tally/discord-sim/Events"
 import type { WorldSpec } from "@tally/discord-sim/World"
 import type { Snowflake } from "@tally/domain/Snowflake"
-import { Clock, ConfigProvider, Context, Duration, Effect, Layer, Option, Queue } from "effect"
+import { Clock, ConfigProvider, Context, Duration, Effect, Layer, Queue } from "effect"
 import { Accrual } from "../src/Accrual"
 import { Counter } from "../src/Counter"
 import { Discord } from "../src/Discord"
-import { Dispatch, type Envelope } from "../src/Dispatch"
+import { Dispatch } from "../src/Dispatch"
 import { Flusher } from "../src/Flusher"
 import { GuildContext } from "../src/GuildContext"
 import * as LevelUps from "../src/LevelUps"
@@ -54,40 +54,6 @@ export interface StackOptions {
   readonly setup?: Effect.Effect<void, unknown, SqlClient.SqlClient>
 }
 
-/**
- * Routes what `Dispatch` does not handle yet to the voice tracker and the votes, after
- * `Dispatch.handle` has updated the guild state.
- */
-// TODO: the test routes these events itself while Live lacks these services — remove when
-// Dispatch calls VoiceTracker and Votes (see INTERFACE-NOTES.md, "G4 → G2").
-const route = (
-  envelope: Envelope,
-  voice: Context.Tag.Service<VoiceTracker.VoiceTracker>,
-  votes: Context.Tag.Service<Votes.Votes>,
-): Effect.Effect<void> => {
-  const data = envelope.data as Record<string, unknown>
-  switch (envelope.event) {
-    case "VOICE_STATE_UPDATE":
-      return voice.voiceStateUpdate(data)
-    case "GUILD_CREATE":
-      return data.unavailable === true ? Effect.void : voice.guildAvailable(data)
-    case "GUILD_MEMBER_UPDATE": {
-      const user = data.user as { id: Snowflake }
-      return voice.memberRolesUpdated(
-        data.guild_id as Snowflake,
-        user.id,
-        data.roles as ReadonlyArray<Snowflake>,
-      )
-    }
-    case "GUILD_DELETE":
-      return voice.guildGone(data.id as Snowflake)
-    case "MESSAGE_REACTION_ADD":
-      return votes.reactionAdd(data)
-    default:
-      return Effect.void
-  }
-}
-
 export const startStack = (options: StackOptions) =>
   Effect.gen(function* () {
     const dbs = yield* throwawayDatabases(1)
@@ -112,32 +78,20 @@ export const startStack = (options: StackOptions) =>
     })
     const time = offsetClock()
     const live = yield* Layer.build(
-      Live.layer({ stateDirectory, discord: { skipIdentifyThrottle: true } }),
+      Live.layer({
+        stateDirectory,
+        discord: { skipIdentifyThrottle: true },
+        voice: { tickInterval: options.voiceTickInterval ?? Duration.hours(1) },
+      }),
     ).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(env)), Effect.withClock(time.clock))
-
-    // Once Live builds these services (and Dispatch feeds them), the test must not add a second
-    // set: two level-up subscribers would post every notice twice.
-    const wired = Option.isSome(Context.getOption(live, LevelUps.LevelUps))
-    const ours = wired
-      ? live
-      : yield* Layer.build(
-          Layer.mergeAll(
-            VoiceTracker.layer({ tickInterval: options.voiceTickInterval ?? Duration.hours(1) }),
-            Votes.layer(),
-            LevelUps.layer(),
-          ),
-        ).pipe(Effect.provide(live), Effect.withClock(time.clock))
-    const services = ours as unknown as Context.Context<
-      VoiceTracker.VoiceTracker | Votes.Votes | LevelUps.LevelUps
-    >
 
     const discord = Context.get(live, Discord)
     const dispatch = Context.get(live, Dispatch)
     const counter = Context.get(live, Counter)
     const flusher = Context.get(live, Flusher)
-    const voice = Context.get(services, VoiceTracker.VoiceTracker)
-    const votes = Context.get(services, Votes.Votes)
-    const levelUps = Context.get(services, LevelUps.LevelUps)
+    const voice = Context.get(live, VoiceTracker.VoiceTracker)
+    const votes = Context.get(live, Votes.Votes)
+    const levelUps = Context.get(live, LevelUps.LevelUps)
 
     const handled = new Map<string, number>()
     const handledIds = new Set<string>()
@@ -145,7 +99,6 @@ export const startStack = (options: StackOptions) =>
       Queue.take(discord.dispatches).pipe(
         Effect.flatMap((envelope) =>
           dispatch.handle(envelope).pipe(
-            Effect.zipRight(wired ? Effect.void : route(envelope, voice, votes)),
             Effect.zipRight(
               Effect.sync(() => {
                 handled.set(envelope.event, (handled.get(envelope.event) ?? 0) + 1)
