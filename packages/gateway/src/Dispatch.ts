@@ -198,6 +198,11 @@ const skippedTotal = Metric.counter("tally_gateway_dispatch_skipped_total", {
   incremental: true,
 })
 
+const backpressureWaits = Metric.counter("tally_gateway_dispatch_backpressure_waits_total", {
+  description: "times the dispatch loop waited for the counter's queues to drain",
+  incremental: true,
+})
+
 export const pendingMessages = Metric.gauge("tally_gateway_pending_messages", {
   description: "messages waiting for their guild or channel to become known",
 })
@@ -243,11 +248,19 @@ export interface DispatchOptions {
   readonly maxPendingPerGuild: number
   /** How long a message may wait for its guild or channel before it is dropped. */
   readonly pendingTimeout: Duration.DurationInput
+  /**
+   * While the counter holds this many events waiting (behind a route, settings or members'
+   * totals), the loop waits before handing it more: the unbounded dispatch queue in front holds
+   * them instead, so nothing is dropped for being merely behind. Below the counter's per-guild
+   * capacity (10,000).
+   */
+  readonly maxCounterWaiting: number
 }
 
 export const defaultOptions: DispatchOptions = {
   maxPendingPerGuild: 10_000,
   pendingTimeout: Duration.seconds(30),
+  maxCounterWaiting: 8_000,
 }
 
 export class Dispatch extends Context.Tag("@tally/gateway/Dispatch")<
@@ -279,7 +292,10 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
       service: Option.Option<S>,
       use: (service: S) => Effect.Effect<void>,
     ): Effect.Effect<void> => (Option.isSome(service) ? use(service.value) : Effect.void)
-    const { maxPendingPerGuild, pendingTimeout } = { ...defaultOptions, ...options }
+    const { maxPendingPerGuild, pendingTimeout, maxCounterWaiting } = {
+      ...defaultOptions,
+      ...options,
+    }
     const timeoutMillis = Duration.toMillis(pendingTimeout)
     const store: GuildStore = guildState.store
 
@@ -320,8 +336,21 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
           messageType: message.messageType,
           memberRoleIds: message.memberRoleIds,
         }
-        return Effect.as(counter.countMessage(event), true)
+        return Effect.as(Effect.zipRight(counterCaughtUp, counter.countMessage(event)), true)
       })
+
+    // TODO: one slow guild holds back every guild here — remove when the counter's queues apply
+    // backpressure per guild instead of dropping when full.
+    const counterCaughtUp = Effect.gen(function* () {
+      let waited = false
+      while ((yield* counter.stats).waitingEvents >= maxCounterWaiting) {
+        if (!waited) {
+          waited = true
+          yield* Metric.increment(backpressureWaits)
+        }
+        yield* Effect.sleep(Duration.millis(5))
+      }
+    })
 
     const enqueue = (pending: PendingMessage) =>
       Effect.suspend(() => {
