@@ -10,7 +10,7 @@ import { Intent } from "./Gateway"
 import {
   channelJson,
   memberJson,
-  messageEventText,
+  messageEventBytes,
   roleJson,
   userJson,
   voiceStateJson,
@@ -173,12 +173,12 @@ export const messageEntry = (
     timestamp: new Date(fields.atMillis ?? timestampMillis(unsafeMake(fields.id))).toISOString(),
     referencedMessageId: fields.replyToMessageId,
   }
-  const data = messageEventText(world, input)
+  const data = messageEventBytes(world, input)
   // Discord keeps content for the bot's own messages and messages that mention it
   const keepsContent = author.id === world.bot.id || fields.mentionIds.includes(world.bot.id)
   const blanked =
     fields.content !== "" && !keepsContent && channel.guildId !== null
-      ? messageEventText(world, { ...input, content: "" })
+      ? messageEventBytes(world, { ...input, content: "" })
       : undefined
   return {
     event: "MESSAGE_CREATE",

@@ -56,10 +56,10 @@ const SESSION_ENDING_CLOSES = new Set([4004, 4007, 4009, 4010, 4011, 4012, 4013,
 
 export interface StreamEntry {
   readonly event: string
-  /** the `d` of the dispatch, serialised */
-  readonly data: string
+  /** the `d` of the dispatch, serialised (text, or its UTF-8 bytes) */
+  readonly data: string | Buffer
   /** `data` with message content blanked, for sessions without MESSAGE_CONTENT */
-  readonly blanked?: string | undefined
+  readonly blanked?: string | Buffer | undefined
   /** intent bits the client needs to receive it (0: always sent) */
   readonly intent: number
   /** called the first time the entry is sent to any session */
@@ -426,8 +426,8 @@ export const makeGateway = (options: GatewayOptions) => {
     const shard = shards[shardId] as Shard
     shard.entries.push({
       event: entry.event,
-      data: Buffer.from(entry.data),
-      blanked: entry.blanked !== undefined ? Buffer.from(entry.blanked) : undefined,
+      data: typeof entry.data === "string" ? Buffer.from(entry.data) : entry.data,
+      blanked: typeof entry.blanked === "string" ? Buffer.from(entry.blanked) : entry.blanked,
       intent: entry.intent,
       onFirstSend: entry.onFirstSend,
     })
@@ -475,10 +475,14 @@ export const makeGateway = (options: GatewayOptions) => {
     if (typeof shardId !== "number" || typeof count !== "number" || shardId >= count) {
       return close(connection, CloseCode.InvalidShard, "Invalid shard.")
     }
+    // TODO: Discord accepts more shards than it recommends; the simulator routes guilds by its
+    // own count only — remove when a test runs a client with a different shard count
     if (count !== shardCount) {
       const code = count < shardCount ? CloseCode.ShardingRequired : CloseCode.InvalidShard
       return close(connection, code, `This simulator runs ${shardCount} Discord shard(s).`)
     }
+    // TODO: no max_concurrency or session_start_limit enforcement (op 9 for IDENTIFYs within
+    // 5 s) — remove when identify throttling itself is under test
     const shard = shards[shardId] as Shard
     if (shard.owner) {
       // the newest session owns the shard's stream; the old one can no longer resume
@@ -545,6 +549,8 @@ export const makeGateway = (options: GatewayOptions) => {
       invalidate(session)
       return sendOp(connection, 9, false)
     }
+    // TODO: sessions stay resumable forever; Discord drops them after a few minutes away —
+    // remove when a test needs an expired session (add a resume window option)
     const previous = session.connection
     if (previous && previous !== connection) {
       previous.session = null
@@ -556,6 +562,8 @@ export const makeGateway = (options: GatewayOptions) => {
     session.shard.resumes++
     const contentAllowed = (session.intents & Intent.MessageContent) !== 0
     const shard = session.shard
+    // TODO: the replay after RESUME is written at once, not paced by the socket's backpressure
+    // like the pump — remove when a resume backlog ever exceeds what memory comfortably holds
     for (let index = 0; index < session.log.length; index++) {
       const item = session.log[index] as number | string
       if (typeof item === "string") {

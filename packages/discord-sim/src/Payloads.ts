@@ -228,44 +228,85 @@ export const messageJson = (world: World, input: MessageInput, asEvent: boolean)
   ...(asEvent ? { channel_type: input.channel.type } : {}),
 })
 
-// -- the hot path: MESSAGE_CREATE text built from cached fragments ------------------------------
+// -- the hot path: MESSAGE_CREATE bytes built from cached fragments ----------------------------
 
-const userTexts = new WeakMap<User, { readonly username: string; readonly text: string }>()
-const memberTexts = new WeakMap<Member, { readonly roles: Array<string>; readonly text: string }>()
+const userBytes = new WeakMap<User, { readonly username: string; readonly bytes: Buffer }>()
+const memberBytes = new WeakMap<Member, { readonly roles: Array<string>; readonly bytes: Buffer }>()
 
-/** `JSON.stringify(userJson(user))`, cached until the user's name changes. */
-export const userText = (user: User): string => {
-  const cached = userTexts.get(user)
-  if (cached && cached.username === user.username) return cached.text
-  const text = JSON.stringify(userJson(user))
-  userTexts.set(user, { username: user.username, text })
-  return text
+/** `JSON.stringify(userJson(user))` as UTF-8, cached until the user's name changes. */
+const userJsonBytes = (user: User): Buffer => {
+  const cached = userBytes.get(user)
+  if (cached && cached.username === user.username) return cached.bytes
+  const bytes = Buffer.from(JSON.stringify(userJson(user)))
+  userBytes.set(user, { username: user.username, bytes })
+  return bytes
 }
 
 /**
- * `JSON.stringify(memberJson(world, member, false))`, cached until its roles change (role
- * changes replace the array; a nick change replaces the member).
+ * `JSON.stringify(memberJson(world, member, false))` as UTF-8, cached until its roles change
+ * (role changes replace the array; a nick change replaces the member).
  */
-export const memberText = (world: World, member: Member): string => {
-  const cached = memberTexts.get(member)
-  if (cached && cached.roles === member.roles) return cached.text
-  const text = JSON.stringify(memberJson(world, member, false))
-  memberTexts.set(member, { roles: member.roles, text })
-  return text
+const memberJsonBytes = (world: World, member: Member): Buffer => {
+  const cached = memberBytes.get(member)
+  if (cached && cached.roles === member.roles) return cached.bytes
+  const bytes = Buffer.from(JSON.stringify(memberJson(world, member, false)))
+  memberBytes.set(member, { roles: member.roles, bytes })
+  return bytes
 }
 
+const ascii = (text: string) => Buffer.from(text, "latin1")
+const ID = ascii('{"id":"')
+const CHANNEL_ID = ascii('","channel_id":"')
+const GUILD_ID = ascii('","guild_id":"')
+const AUTHOR = ascii('","author":')
+const MEMBER = ascii(',"member":')
+const CONTENT = ascii(',"content":')
+const TIMESTAMP = ascii(',"timestamp":"')
+const FIXED = ascii('","edited_timestamp":null,"tts":false,"mention_everyone":false,"mentions":')
+const AFTER_MENTIONS = ascii(',"mention_roles":[],"attachments":[],"embeds":')
+const AFTER_EMBEDS = ascii(',"components":[],"pinned":false,"type":')
+const FLAGS = ascii(',"flags":0')
+const CHANNEL_TYPE = ascii(',"channel_type":')
+const EMPTY_LIST = ascii("[]")
+const EMPTY_CONTENT = ascii('""')
+const CLOSE = ascii("}")
+
 /**
- * The text of `JSON.stringify(messageJson(world, input, true))` (a gateway MESSAGE_CREATE),
- * built from cached fragments: replay sends it for every trace message.
+ * The bytes of `JSON.stringify(messageJson(world, input, true))` (a gateway MESSAGE_CREATE), put
+ * together from cached fragments: replay makes one for every trace message, and building a JSON
+ * string then encoding it cost several times more (a test pins the equality).
  */
-export const messageEventText = (world: World, input: MessageInput): string => {
+export const messageEventBytes = (world: World, input: MessageInput): Buffer => {
   const guildId = input.channel.guildId
-  const reference =
-    input.referencedMessageId !== undefined
-      ? `,"message_reference":{"type":0,"message_id":"${input.referencedMessageId}","channel_id":"${input.channel.id}"${guildId !== null ? `,"guild_id":"${guildId}"` : ""}}`
-      : ""
-  const mentions =
-    input.mentions.length === 0 ? "[]" : `[${input.mentions.map(userText).join(",")}]`
-  const embeds = input.embeds && input.embeds.length > 0 ? JSON.stringify(input.embeds) : "[]"
-  return `{"id":"${input.id}","channel_id":"${input.channel.id}"${guildId !== null ? `,"guild_id":"${guildId}"` : ""},"author":${userText(input.author)}${input.member ? `,"member":${memberText(world, input.member)}` : ""},"content":${JSON.stringify(input.content)},"timestamp":"${input.timestamp}","edited_timestamp":null,"tts":false,"mention_everyone":false,"mentions":${mentions},"mention_roles":[],"attachments":[],"embeds":${embeds},"components":[],"pinned":false,"type":${input.type},"flags":0${input.webhookId !== undefined ? `,"webhook_id":"${input.webhookId}"` : ""}${reference},"channel_type":${input.channel.type}}`
+  const parts: Array<Buffer | string> = [ID, input.id, CHANNEL_ID, input.channel.id]
+  if (guildId !== null) parts.push(GUILD_ID, guildId)
+  parts.push(AUTHOR, userJsonBytes(input.author))
+  if (input.member) parts.push(MEMBER, memberJsonBytes(world, input.member))
+  parts.push(
+    CONTENT,
+    input.content === "" ? EMPTY_CONTENT : JSON.stringify(input.content),
+    TIMESTAMP,
+    input.timestamp,
+    FIXED,
+    input.mentions.length === 0 ? EMPTY_LIST : JSON.stringify(input.mentions.map(userJson)),
+    AFTER_MENTIONS,
+    input.embeds && input.embeds.length > 0 ? JSON.stringify(input.embeds) : EMPTY_LIST,
+    AFTER_EMBEDS,
+    String(input.type),
+    FLAGS,
+  )
+  if (input.webhookId !== undefined) parts.push(`,"webhook_id":"${input.webhookId}"`)
+  if (input.referencedMessageId !== undefined) {
+    parts.push(
+      `,"message_reference":{"type":0,"message_id":"${input.referencedMessageId}","channel_id":"${input.channel.id}"${guildId !== null ? `,"guild_id":"${guildId}"` : ""}}`,
+    )
+  }
+  parts.push(CHANNEL_TYPE, String(input.channel.type), CLOSE)
+  let size = 0
+  for (const part of parts) size += typeof part === "string" ? Buffer.byteLength(part) : part.length
+  const out = Buffer.allocUnsafe(size)
+  let at = 0
+  for (const part of parts)
+    at += typeof part === "string" ? out.write(part, at) : part.copy(out, at)
+  return out
 }

@@ -50,7 +50,6 @@ export const makeReplay = (options: {
   let traceMillisAtResume = 0
   let resumedAt = 0
   let timer: ReturnType<typeof setTimeout> | null = null
-  const lastMessageOf = new Map<string, string>()
   const announced = new Set<string>()
 
   const factor = () => (speed === "real" ? 1 : speed === "max" ? Number.POSITIVE_INFINITY : speed)
@@ -87,13 +86,6 @@ export const makeReplay = (options: {
       const thread = options.threads.get(threadId)
       if (thread) gateway.append(shardId, threadCreateEntry(world, guild, thread.spec))
     }
-    const replyKey =
-      message.reply_to_author !== undefined
-        ? `${message.channel_id}:${message.reply_to_author}`
-        : null
-    const repliedTo =
-      message.referenced_message_id ?? (replyKey !== null ? lastMessageOf.get(replyKey) : undefined)
-    lastMessageOf.set(`${message.channel_id}:${message.author}`, message.id)
     const mentionIds = Array.isArray(message.mentions)
       ? (message.mentions as ReadonlyArray<string>)
       : message.reply_to_author !== undefined
@@ -111,7 +103,7 @@ export const makeReplay = (options: {
         messageType: message.type,
         content: message.content ?? "",
         mentionIds,
-        replyToMessageId: repliedTo,
+        replyToMessageId: message.referenced_message_id,
       }),
     )
   }

@@ -269,6 +269,7 @@ export const makeRest = (options: RestOptions) => {
     return { status: 204 }
   }
 
+  // TODO: interaction tokens never expire (Discord: 15 minutes) — remove when a test needs it
   const interactionFromWebhook = (params: Record<string, string>) => {
     if (params.application !== world.bot.id) return undefined
     return interactions.byToken(params.token ?? "")
