@@ -35,13 +35,38 @@ const onServer = <A>(
     Effect.flatMap(DatabaseUrl.serverClient(server()), (sql) => use(sql.withoutTransforms())),
   )
 
+/**
+ * Test databases left behind by runs that were killed before their finalizers (named
+ * `tally_test…` / `tally_bench…`, no table created in the last two hours) are dropped once per
+ * process, before the first new one is made.
+ */
+const sweepStaleDatabases = Effect.runSync(
+  Effect.cached(
+    onServer((sql) =>
+      Effect.gen(function* () {
+        const stale = yield* sql<{ name: string }>`SELECT table_schema AS name
+        FROM information_schema.tables
+        WHERE table_schema LIKE 'tally_test_%' OR table_schema LIKE 'tally_bench_%'
+        GROUP BY table_schema
+        HAVING MAX(create_time) < NOW() - INTERVAL 2 HOUR`
+        yield* Effect.forEach(stale, ({ name }) => sql`DROP DATABASE IF EXISTS ${sql(name)}`.raw, {
+          discard: true,
+        })
+      }),
+    ).pipe(Effect.ignore),
+  ),
+)
+
 /** Creates `tally_test_<random>` (or `<prefix>_<random>`) and drops it when the scope closes. */
 export const makeDatabase = (
   prefix = "tally_test",
 ): Effect.Effect<TestDatabase, SqlError, Scope.Scope> => {
   const name = `${prefix}_${randomBytes(6).toString("hex")}`
   return Effect.acquireRelease(
-    onServer((sql) => sql`CREATE DATABASE ${sql(name)} CHARACTER SET utf8mb4`.raw).pipe(
+    sweepStaleDatabases.pipe(
+      Effect.zipRight(
+        onServer((sql) => sql`CREATE DATABASE ${sql(name)} CHARACTER SET utf8mb4`.raw),
+      ),
       Effect.as({ name, url: urlOf(name) }),
     ),
     () => onServer((sql) => sql`DROP DATABASE IF EXISTS ${sql(name)}`.raw).pipe(Effect.orDie),
