@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { Snowflake } from "@tally/domain/Snowflake"
-import { Effect, Either, Layer, TestClock } from "effect"
+import { type Context, Effect, Either, Layer, TestClock } from "effect"
 import { parseShardIds } from "../src/Config"
 import { Counter, type MessageEvent } from "../src/Counter"
 import * as Dispatch from "../src/Dispatch"
@@ -14,6 +14,18 @@ const TEXT = id("300000000000000002")
 const THREAD = id("300000000000000003")
 const ROLE = id("300000000000000004")
 const USER = id("400000000000000001")
+
+/** A Counter doing nothing but what `overrides` say (the rest of its surface is inert). */
+const fakeCounter = (overrides: Partial<Context.Tag.Service<Counter>>) =>
+  Layer.succeed(Counter, {
+    countMessage: () => Effect.void,
+    forgetGuild: () => Effect.void,
+    roleDeleted: () => Effect.void,
+    shutdown: Effect.succeed({ savedEvents: 0 }),
+    stats: Effect.succeed({ waitingEvents: 0, waitingGuilds: 0 }),
+    lastMessageChannel: () => Effect.succeedNone,
+    ...overrides,
+  } as unknown as Context.Tag.Service<Counter>)
 
 /** A Counter that records what it is given. */
 const recordingCounter = () => {
@@ -277,17 +289,10 @@ describe("Dispatch skips malformed or unexpected payloads and goes on", () => {
     const layer = Dispatch.layer().pipe(
       Layer.provideMerge(GuildState.layer),
       Layer.provideMerge(
-        Layer.succeed(
-          Counter,
-          Counter.of({
-            countMessage: () =>
-              Effect.suspend(() => (++calls === 1 ? Effect.die("boom") : Effect.void)),
-            forgetGuild: () => Effect.void,
-            roleDeleted: () => Effect.void,
-            shutdown: Effect.succeed({ savedEvents: 0 }),
-            stats: Effect.succeed({ waitingEvents: 0, waitingGuilds: 0 }),
-          }),
-        ),
+        fakeCounter({
+          countMessage: () =>
+            Effect.suspend(() => (++calls === 1 ? Effect.die("boom") : Effect.void)),
+        }),
       ),
     )
     return Effect.gen(function* () {
