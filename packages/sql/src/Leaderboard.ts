@@ -4,7 +4,7 @@ import type { Statistic } from "@tally/domain/ActivityDelta"
 import type { PeriodKeys } from "@tally/domain/PeriodKey"
 import type { Snowflake } from "@tally/domain/Snowflake"
 import { Cache, Data, type Duration, Effect, type ParseResult, Schema } from "effect"
-import { Counter, Id } from "./Columns"
+import { Counter, Id, PeriodColumns } from "./Columns"
 
 /** What members are ranked by: XP or one statistic (text and voice summed over channels). */
 export type Ranking = "xp" | Statistic
@@ -240,6 +240,8 @@ export const makePositions = (options?: PositionOptions) =>
     return { position } as const
   })
 
+const PeriodRow = Schema.Struct(PeriodColumns)
+
 /** Every ranking's value for one member in every period (zero when the key is stale). */
 export const memberValues = (
   guildId: Snowflake,
@@ -247,21 +249,28 @@ export const memberValues = (
   keys: PeriodKeys,
 ): Effect.Effect<Record<Ranking, Record<Period, number>>, Failure, SqlClient.SqlClient> =>
   Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
     const rankings = Object.keys(memberTables) as Array<Ranking>
-    const values = yield* Effect.forEach(
+    const rows = yield* Effect.forEach(
       rankings,
       (by) =>
-        Effect.forEach(periods, (period) => valueOf({ guildId, userId, by, period, keys }), {
-          concurrency: 1,
-        }),
+        sql`SELECT alltime, year, year_key, month, month_key, week, week_key, day, day_key
+          FROM ${sql(memberTables[by])} WHERE guild_id = ${guildId} AND user_id = ${userId}`.pipe(
+          Effect.flatMap(Schema.decodeUnknown(Schema.Array(PeriodRow))),
+        ),
       { concurrency: 3 },
     )
-    return Object.fromEntries(
-      rankings.map((by, i) => [
-        by,
-        Object.fromEntries(periods.map((period, j) => [period, values[i]?.[j] ?? 0])),
-      ]),
-    ) as Record<Ranking, Record<Period, number>>
+    const current = (row: typeof PeriodRow.Type | undefined): Record<Period, number> => ({
+      alltime: row?.alltime ?? 0,
+      year: row !== undefined && row.yearKey === keys.year ? row.year : 0,
+      month: row !== undefined && row.monthKey === keys.month ? row.month : 0,
+      week: row !== undefined && row.weekKey === keys.week ? row.week : 0,
+      day: row !== undefined && row.dayKey === keys.day ? row.day : 0,
+    })
+    return Object.fromEntries(rankings.map((by, i) => [by, current(rows[i]?.[0])])) as Record<
+      Ranking,
+      Record<Period, number>
+    >
   })
 
 /** One page of the guild's channels by text messages or voice minutes in a period. */

@@ -1,6 +1,6 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Either, Exit, Layer, Redacted, TestClock } from "effect"
+import { ConfigProvider, Context, Effect, Either, Exit, Layer, Redacted, TestClock } from "effect"
 import * as ShardClients from "../src/ShardClients"
 import * as Testing from "../src/testing"
 
@@ -25,6 +25,40 @@ describe("ShardClients.parseShardUrls", () => {
       Either.isLeft(ShardClients.parseShardUrls("1=mysql://root@h/a,1=mysql://root@h/b")),
     ).toBe(true)
   })
+})
+
+describe("ShardClients.shardUrlsConfig", () => {
+  it.effect("reads SHARD_DATABASE_URLS, defaulting to shards 0 and 1 on the local server", () =>
+    Effect.gen(function* () {
+      const given = yield* ShardClients.shardUrlsConfig.pipe(
+        Effect.withConfigProvider(
+          ConfigProvider.fromMap(new Map([["SHARD_DATABASE_URLS", "3=mysql://u:pw@db:3307/s3"]])),
+        ),
+      )
+      expect([...given.keys()]).toEqual([3])
+      expect(given.get(3)).toMatchObject({ host: "db", port: 3307, database: "s3" })
+      const defaults = yield* ShardClients.shardUrlsConfig.pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map())),
+      )
+      expect([...defaults.values()].map((shard) => shard.database)).toEqual([
+        "tally_shard_0",
+        "tally_shard_1",
+      ])
+    }),
+  )
+
+  it.effect("a malformed value fails without repeating it (it may hold a password)", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        ShardClients.shardUrlsConfig.pipe(
+          Effect.withConfigProvider(
+            ConfigProvider.fromMap(new Map([["SHARD_DATABASE_URLS", "mysql://u:hunter2@db/x"]])),
+          ),
+        ),
+      )
+      expect(String(error)).not.toContain("hunter2")
+    }),
+  )
 })
 
 describe("ShardClients", () => {
