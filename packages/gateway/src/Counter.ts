@@ -56,6 +56,18 @@ export class Counter extends Context.Tag("@tally/gateway/Counter")<
   }
 >() {}
 
+/**
+ * The channel (thread included) of each member's last message by a person, counted or not:
+ * where level-up notices of voice and votes may go (ActivityRank's "last message channel").
+ */
+export class LastMessageChannels extends Context.Tag("@tally/gateway/LastMessageChannels")<
+  LastMessageChannels,
+  {
+    /** None before the member's first message seen by this process. */
+    readonly of: (guildId: Snowflake, userId: Snowflake) => Effect.Effect<Option.Option<Snowflake>>
+  }
+>() {}
+
 /** A `MessageEvent` as saved in the waiting file and read back at the next start. */
 export const MessageEventSchema = Schema.Struct({
   discordShardId: Schema.Int,
@@ -98,6 +110,8 @@ export const make = (options: Options = {}) =>
     const drainers = yield* FiberMap.make<string>()
     /** When each member's last counted message was sent, per guild. */
     const lastCounted = new Map<string, Map<string, number>>()
+    /** The channel of each member's last message, per guild. */
+    const lastChannel = new Map<string, Map<string, Snowflake>>()
     let waiting = 0
     let closed = false
 
@@ -122,6 +136,17 @@ export const make = (options: Options = {}) =>
         const members = lastCounted.get(event.guildId)
         const last = members?.get(event.authorId) ?? null
         const award = Award.textMessage(context, { ...event, sentAt, lastCountedAt: last })
+        if (
+          award._tag === "Counted" ||
+          (award.reason._tag !== "BotAuthor" && award.reason._tag !== "SystemMessage")
+        ) {
+          const channels = lastChannel.get(event.guildId)
+          if (channels === undefined) {
+            lastChannel.set(event.guildId, new Map([[event.authorId, event.channelId]]))
+          } else {
+            channels.set(event.authorId, event.channelId)
+          }
+        }
         if (award._tag === "Skipped") {
           yield* seen.markSeen(event.discordShardId, event.messageId)
           yield* Metrics.messagesSkipped(award.reason._tag)(Effect.succeed(1))
@@ -251,6 +276,7 @@ export const make = (options: Options = {}) =>
         const lane = lanes.get(guildId)
         lanes.delete(guildId)
         lastCounted.delete(guildId)
+        lastChannel.delete(guildId)
         yield* contexts.forget(guildId)
         if (lane !== undefined && lane.events.length > 0) {
           yield* setWaiting(-lane.events.length)
@@ -313,16 +339,28 @@ export const make = (options: Options = {}) =>
 
     yield* Effect.addFinalizer(() => shutdown)
 
-    return {
+    const lastMessageChannel = (guildId: Snowflake, userId: Snowflake) =>
+      Effect.sync(() => Option.fromNullable(lastChannel.get(guildId)?.get(userId)))
+
+    const counter: Context.Tag.Service<Counter> = {
       countMessage,
       forgetGuild,
       roleDeleted,
       shutdown,
       stats,
-    } satisfies Context.Tag.Service<Counter>
+    }
+    return { counter, lastMessageChannels: { of: lastMessageChannel } }
   })
 
 export const layer = (
   options: Options = {},
-): Layer.Layer<Counter, never, GuildContext | Accrual | SeenMessages | Spill> =>
-  Layer.scoped(Counter, make(options))
+): Layer.Layer<
+  Counter | LastMessageChannels,
+  never,
+  GuildContext | Accrual | SeenMessages | Spill
+> =>
+  Layer.scopedContext(
+    Effect.map(make(options), ({ counter, lastMessageChannels }) =>
+      Context.make(Counter, counter).pipe(Context.add(LastMessageChannels, lastMessageChannels)),
+    ),
+  )

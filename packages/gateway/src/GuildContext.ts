@@ -19,6 +19,7 @@ import {
   Effect,
   FiberId,
   FiberMap,
+  FiberSet,
   Layer,
   Option,
   Schedule,
@@ -36,7 +37,10 @@ export class GuildContext extends Context.Tag("@tally/gateway/GuildContext")<
     readonly cached: (guildId: Snowflake) => Option.Option<GuildContextData>
     /** The context, loading it first if needed; waits through outages, never fails. */
     readonly load: (guildId: Snowflake) => Effect.Effect<GuildContextData>
-    /** Drops the cached context (the next `load` reads it again). */
+    /**
+     * Drops the cached context: the next `load` reads it again. Call it when the guild's settings,
+     * roles or channels change (config commands) or the guild is gone.
+     */
     readonly forget: (guildId: Snowflake) => Effect.Effect<void>
     /** Drops the role from the cache now, and its settings row in the background. */
     readonly roleDeleted: (guildId: Snowflake, roleId: Snowflake) => Effect.Effect<void>
@@ -61,7 +65,7 @@ export const make = (options: Options = {}) =>
 
     const contexts = new Map<string, GuildContextData>()
     const loading = new Map<string, Deferred.Deferred<GuildContextData>>()
-    const loaders = yield* FiberMap.make<string>()
+    const loaders = yield* FiberSet.make()
     const background = yield* FiberMap.make<string>()
 
     const onShard = <A, E>(dbShardId: number, effect: Effect.Effect<A, E, SqlClient>) =>
@@ -107,9 +111,8 @@ export const make = (options: Options = {}) =>
         if (inFlight !== undefined) return Deferred.await(inFlight)
         const done = Deferred.unsafeMake<GuildContextData>(FiberId.none)
         loading.set(guildId, done)
-        return FiberMap.run(
+        return FiberSet.run(
           loaders,
-          guildId,
           read(guildId).pipe(
             Effect.tap((context) =>
               Effect.sync(() => {
@@ -125,11 +128,12 @@ export const make = (options: Options = {}) =>
         ).pipe(Effect.zipRight(Deferred.await(done)))
       })
 
+    // A load in flight is not interrupted: whoever waits for it still gets its answer; it is just
+    // not cached, so the next `load` reads the guild again.
     const forget = (guildId: Snowflake) =>
-      Effect.suspend(() => {
+      Effect.sync(() => {
         contexts.delete(guildId)
         loading.delete(guildId)
-        return FiberMap.remove(loaders, guildId)
       })
 
     const roleDeleted = (guildId: Snowflake, roleId: Snowflake) =>

@@ -3,8 +3,9 @@ import * as Snowflakes from "@tally/domain/Snowflake"
 import { ManagerClient } from "@tally/manager/ManagerClient"
 import * as Settings from "@tally/sql/Settings"
 import * as ShardClients from "@tally/sql/ShardClients"
-import { Effect, Layer, Option } from "effect"
-import { Counter } from "../src/Counter"
+import { Context, Effect, Layer, Option, PubSub, Queue } from "effect"
+import { Accrual } from "../src/Accrual"
+import { Counter, LastMessageChannels } from "../src/Counter"
 import { Flusher } from "../src/Flusher"
 import {
   coreLayer,
@@ -162,6 +163,48 @@ describe("counting messages gives exact totals in the guild's DB shard", () => {
         yield* flusher.flushNow
         const xp = yield* xpOf(shard, guildA)
         expect(xp.get(member(2))).toBe(18)
+      }),
+  )
+})
+
+describe("the accrual publishes level changes and remembers where members wrote", () => {
+  it.scopedLive(
+    "the message that reaches 200 XP (level 2 at factor 100) publishes one level change",
+    () =>
+      Effect.gen(function* () {
+        const { counter, context } = yield* setup
+        const accrual = Context.get(context, Accrual)
+        const channels = Context.get(context, LastMessageChannels)
+        const changes = yield* PubSub.subscribe(accrual.levelChanges)
+        const thread = id(900_000_000_000_000_777n)
+        const parent = id(900_000_000_000_000_001n)
+        for (let index = 0; index < 34; index++) {
+          yield* counter.countMessage(
+            message({
+              guildId: guildC,
+              authorId: member(9),
+              channelId: thread,
+              channelType: 11,
+              parentId: parent,
+              messageId: Snowflakes.fromTimestamp(at + index * 1000, index),
+            }),
+          )
+        }
+        yield* eventually(counter.stats, (stats) => stats.waitingEvents === 0)
+        const published = yield* Queue.takeAll(changes)
+        expect([...published]).toMatchObject([
+          {
+            guildId: guildC,
+            userId: member(9),
+            oldXp: 198,
+            newXp: 204,
+            oldLevel: 1,
+            newLevel: 2,
+            noticeChannelId: thread,
+          },
+        ])
+        expect(yield* channels.of(guildC, member(9))).toEqual(Option.some(thread))
+        expect(yield* channels.of(guildC, member(8))).toEqual(Option.none())
       }),
   )
 })
