@@ -1,5 +1,6 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
+import type * as Statement from "@effect/sql/Statement"
 import type { Statistic } from "@tally/domain/ActivityDelta"
 import type { PeriodKeys } from "@tally/domain/PeriodKey"
 import type { Snowflake } from "@tally/domain/Snowflake"
@@ -103,6 +104,24 @@ const countAhead = (
   })
 
 /**
+ * One page of rows of `table` ranked by the period's value, highest first, ties in id order,
+ * rows with nothing in the period left out; `filter` narrows the rows (a member, a channel).
+ */
+const rankedPage = (
+  sql: SqlClient.SqlClient,
+  query: Query & Page,
+  from: { readonly table: string; readonly idColumn: "user_id" | "channel_id" },
+  filter: Statement.Fragment = sql`TRUE`,
+) => {
+  const { where, column } = inPeriod(sql, query)
+  const id = sql(from.idColumn)
+  return sql`SELECT ${id}, ${column} AS value FROM ${sql(from.table)}
+    WHERE guild_id = ${query.guildId} AND ${filter} AND ${where}
+    ORDER BY ${column} DESC, ${id}
+    LIMIT ${query.pageSize} OFFSET ${offsetOf(query)}`
+}
+
+/**
  * One page of members ranked by XP or a statistic in a period: highest first, ties in user-id
  * order (so pages never overlap), members with zero in the period left out.
  */
@@ -112,12 +131,8 @@ export const topMembers = (
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const table = memberTables[query.by]
-    const { where, column } = inPeriod(sql, query)
     const offset = offsetOf(query)
-    const rows = yield* sql`SELECT user_id, ${column} AS value FROM ${sql(table)}
-      WHERE guild_id = ${query.guildId} AND ${where}
-      ORDER BY ${column} DESC, user_id
-      LIMIT ${query.pageSize} OFFSET ${offset}`
+    const rows = yield* rankedPage(sql, query, { table, idColumn: "user_id" })
     const entries = yield* Schema.decodeUnknown(Schema.Array(MemberRow))(rows)
     const first = entries[0]
     if (first === undefined) return []
@@ -279,12 +294,8 @@ export const topChannels = (
 ): Effect.Effect<ReadonlyArray<ChannelEntry>, Failure, SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const { where, column } = inPeriod(sql, query)
-    const rows = yield* sql`SELECT channel_id, ${column} AS value
-      FROM ${sql(channelTables[query.by].perChannel)}
-      WHERE guild_id = ${query.guildId} AND ${where}
-      ORDER BY ${column} DESC, channel_id
-      LIMIT ${query.pageSize} OFFSET ${offsetOf(query)}`
+    const table = channelTables[query.by].perChannel
+    const rows = yield* rankedPage(sql, query, { table, idColumn: "channel_id" })
     return yield* Schema.decodeUnknown(Schema.Array(ChannelRow))(rows)
   })
 
@@ -294,12 +305,13 @@ export const memberChannels = (
 ): Effect.Effect<ReadonlyArray<ChannelEntry>, Failure, SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const { where, column } = inPeriod(sql, query)
-    const rows = yield* sql`SELECT channel_id, ${column} AS value
-      FROM ${sql(channelTables[query.by].perMember)}
-      WHERE guild_id = ${query.guildId} AND user_id = ${query.userId} AND ${where}
-      ORDER BY ${column} DESC, channel_id
-      LIMIT ${query.pageSize} OFFSET ${offsetOf(query)}`
+    const table = channelTables[query.by].perMember
+    const rows = yield* rankedPage(
+      sql,
+      query,
+      { table, idColumn: "channel_id" },
+      sql`user_id = ${query.userId}`,
+    )
     return yield* Schema.decodeUnknown(Schema.Array(ChannelRow))(rows)
   })
 
@@ -309,13 +321,14 @@ export const topMembersInChannel = (
 ): Effect.Effect<ReadonlyArray<Omit<MemberEntry, "position">>, Failure, SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const { where, column } = inPeriod(sql, query)
+    const table = channelTables[query.by].perMember
     // TODO: sorts the channel's rows for periods other than all-time (index covers all-time
     // only) — remove when a guild's channel with very many members needs it faster.
-    const rows = yield* sql`SELECT user_id, ${column} AS value
-      FROM ${sql(channelTables[query.by].perMember)}
-      WHERE guild_id = ${query.guildId} AND channel_id = ${query.channelId} AND ${where}
-      ORDER BY ${column} DESC, user_id
-      LIMIT ${query.pageSize} OFFSET ${offsetOf(query)}`
+    const rows = yield* rankedPage(
+      sql,
+      query,
+      { table, idColumn: "user_id" },
+      sql`channel_id = ${query.channelId}`,
+    )
     return yield* Schema.decodeUnknown(Schema.Array(MemberRow))(rows)
   })
