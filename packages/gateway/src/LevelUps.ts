@@ -31,6 +31,7 @@ import {
   Queue,
 } from "effect"
 import { Accrual, type LevelChange } from "./Accrual"
+import { LastMessageChannels } from "./Counter"
 import { Discord } from "./Discord"
 import { GuildContext, type GuildContextData } from "./GuildContext"
 import { GuildState } from "./GuildState"
@@ -118,6 +119,8 @@ export const make = (options: Options = {}) =>
     const guildState = yield* GuildState
     const discord = yield* Discord
     const shards = yield* ShardClients.ShardClients
+    // Where members last wrote, for "current channel" notices (absent when counting is not built).
+    const lastMessageChannels = yield* Effect.serviceOption(LastMessageChannels)
     const rest: REST = discord.rest
     const store = guildState.store
 
@@ -337,6 +340,13 @@ export const make = (options: Options = {}) =>
       return channel !== undefined && textBasedChannelTypes.has(channel.type)
     }
 
+    /** The member's last message channel; the level change's own channel when none is known. */
+    const lastChannelOf = (guildId: Snowflake, userId: Snowflake) =>
+      Option.match(lastMessageChannels, {
+        onNone: () => Effect.succeed(Option.none<Snowflake>()),
+        onSome: (channels) => channels.of(guildId, userId),
+      })
+
     const noticeBody = (notice: LevelUpNotice.LevelUpNotice): RESTPostAPIChannelMessageJSONBody =>
       ({
         flags: IS_COMPONENTS_V2,
@@ -383,7 +393,10 @@ export const make = (options: Options = {}) =>
           rolesRemoved: changed.removed,
           settings: context.settings,
           memberNotifyLevelupDm: yield* memberAllowsDm(context, job.userId),
-          lastActiveChannelId: job.noticeChannelId,
+          lastActiveChannelId: Option.getOrElse(
+            yield* lastChannelOf(job.guildId, job.userId),
+            () => job.noticeChannelId,
+          ),
           canPostIn: canPostIn(job.guildId),
         })
         if (Option.isNone(notice)) return

@@ -41,6 +41,13 @@ const forbiddenChannel = "370000000000000011" as Snowflake
 const fred = "370000000000000101" as Snowflake
 const sendMessages = String(1n << 11n)
 
+// Guild "Current": notices go to the member's current (last message) channel.
+const current = "380000000000000001" as Snowflake
+const chatChannel = "380000000000000010"
+const memesChannel = "380000000000000011"
+const kim = "380000000000000101" as Snowflake
+const vic = "380000000000000102" as Snowflake
+
 const world = {
   guilds: [
     {
@@ -97,6 +104,18 @@ const world = {
       ],
       members: [{ userId: fred, username: "fred" }],
     },
+    {
+      id: current,
+      name: "Current",
+      channels: [
+        { id: chatChannel, type: 0 },
+        { id: memesChannel, type: 0 },
+      ],
+      members: [
+        { userId: kim, username: "kim" },
+        { userId: vic, username: "vic" },
+      ],
+    },
   ],
 }
 
@@ -146,6 +165,14 @@ const setup = Effect.gen(function* () {
     // One message (6 XP) reaches level 10.
     yield* storeXp(guildId, userId, 5394)
   }
+
+  yield* Settings.updateGuild(current, {
+    levelupMessage: notice,
+    notifyLevelupCurrentChannel: true,
+    reactionVote: true,
+  })
+  // One message (6 XP) leaves Kim at level 9; a vote (30 XP) then reaches level 10.
+  yield* storeXp(current, kim, 5390)
 }) as Effect.Effect<void, unknown, SqlClient.SqlClient>
 
 const message = (guildId: string, channelId: string, authorId: string, atMillis?: number) =>
@@ -297,5 +324,31 @@ describe("level-ups through simulator, gateway and MariaDB", () => {
         expect(rest.filter((call) => call.method === "POST")).toEqual([])
         expect((yield* stack.query(memberColumn("guild_member", levels))).get(lena)).toBe(2300)
       }),
+  )
+
+  it.scopedLive("a level-up by a vote is announced in the channel the member last wrote in", () =>
+    Effect.gen(function* () {
+      const stack = yield* startStack({ world, setup })
+      yield* stack.injectAll([message(current, chatChannel, kim)])
+      yield* stack.settle
+      yield* stack.injectAll([
+        {
+          type: "reactionAdd",
+          guildId: current,
+          channelId: memesChannel,
+          messageId: "380000000000001001",
+          userId: vic,
+          emoji: { id: null, name: "❤️" },
+          messageAuthorId: kim,
+        },
+      ])
+      yield* stack.settle
+      const rest = yield* stack.sim.restCalls
+
+      const posted = calls(rest, "POST", `/channels/${chatChannel}/messages`)
+      expect(posted.map(noticeText).join()).toContain(`<@${kim}> reached level 10`)
+      expect(calls(rest, "POST", `/channels/${memesChannel}/messages`)).toEqual([])
+      expect((yield* stack.query(memberColumn("guild_member", current))).get(kim)).toBe(5426)
+    }),
   )
 })
