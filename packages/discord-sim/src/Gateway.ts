@@ -228,10 +228,13 @@ const writeFrames = (socket: Socket, frames: ReadonlyArray<PendingFrame>) => {
       out.writeUInt32BE(size, at + 4)
       at += 8
     }
-    at += prefix.copy(out, at)
+    out.set(prefix, at)
+    at += prefix.length
     at += out.write(seqTexts[index] as string, at, "latin1")
-    at += MIDDLE.copy(out, at)
-    at += data.copy(out, at)
+    out.set(MIDDLE, at)
+    at += MIDDLE.length
+    out.set(data, at)
+    at += data.length
     out[at++] = 0x7d
   }
   socket.write(out)
