@@ -3,8 +3,8 @@
  * trace over a real WebSocket, the gateway's dispatch loop counts it (counting core, buffers,
  * flusher, MariaDB), and the answers are checked against the trace's independent count.
  *
- * The loop here is the gateway's own `Dispatch.handle` for every event with INTERACTION_CREATE
- * handed to `Interactions` — what `Dispatch` does once G2 wires it (see INTERFACE-NOTES.md).
+ * The gateway is the one `main.ts` runs (`Live.layer` through `LocalStack.startGateway`), with
+ * the default stat cooldown: each member below runs one command.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as DiscordSim from "@tally/discord-sim/DiscordSim"
@@ -12,19 +12,9 @@ import { countTrace } from "@tally/discord-sim/TraceCount"
 import { generateTrace } from "@tally/discord-sim/TraceGenerator"
 import { worldFromTrace } from "@tally/discord-sim/TraceWorld"
 import * as LevelCurve from "@tally/domain/LevelCurve"
-import { layerConfig as managerClientLayer } from "@tally/manager/ManagerClient"
-import * as ShardClients from "@tally/sql/ShardClients"
 import type { APIEmbed } from "discord-api-types/v10"
-import { ConfigProvider, Context, Effect, Layer, Queue } from "effect"
-import { Counter } from "../src/Counter"
-import * as CountingCore from "../src/CountingCore"
-import * as Discord from "../src/Discord"
-import * as Dispatch from "../src/Dispatch"
-import { Flusher } from "../src/Flusher"
-import * as GuildState from "../src/GuildState"
-import * as Interactions from "../src/Interactions"
+import { Effect } from "effect"
 import * as LocalStack from "../src/LocalStack"
-import * as Session from "../src/Session"
 import { temporaryDirectory, throwawayDatabases } from "./support/stack"
 
 const newcomer = "300000000000000001"
@@ -43,48 +33,15 @@ describe("/rank and /top after a replay through the whole bot", () => {
           discordShards: 1,
           heartbeatIntervalMillis: 1000,
         })
-        const directory = yield* temporaryDirectory
 
-        const infrastructure = Layer.merge(managerClientLayer, ShardClients.layer())
-        const core = CountingCore.layerWith({ directory }).pipe(Layer.provideMerge(infrastructure))
-        const connection = Discord.layer({ skipIdentifyThrottle: true }).pipe(
-          Layer.provideMerge(Layer.merge(GuildState.layer, Session.layer(directory))),
-        )
-        const bot = Interactions.layer({ statCooldown: 0 }).pipe(
-          Layer.provideMerge(
-            Dispatch.layer().pipe(Layer.provideMerge(Layer.merge(connection, core))),
-          ),
-        )
-        const env = LocalStack.gatewayEnv({
+        const gateway = yield* LocalStack.startGateway({
           sim,
           manager,
           shardUrls: dbs.shardUrls,
           discordShardCount: 1,
-          stateDirectory: directory,
+          stateDirectory: yield* temporaryDirectory,
         })
-        const context = yield* Layer.build(bot).pipe(
-          Effect.withConfigProvider(ConfigProvider.fromMap(env)),
-        )
-        const discord = Context.get(context, Discord.Discord)
-        const dispatch = Context.get(context, Dispatch.Dispatch)
-        const interactions = Context.get(context, Interactions.Interactions)
-        yield* Effect.forkScoped(
-          Queue.take(discord.dispatches).pipe(
-            Effect.flatMap((envelope) =>
-              envelope.event === "INTERACTION_CREATE"
-                ? interactions.handle(envelope.data)
-                : dispatch.handle(envelope),
-            ),
-            Effect.forever,
-          ),
-        )
-        yield* discord.connect
-        yield* LocalStack.awaitCaughtUp(sim, {
-          discord,
-          dispatch,
-          counter: Context.get(context, Counter),
-          flusher: Context.get(context, Flusher),
-        })
+        yield* LocalStack.awaitCaughtUp(sim, gateway)
 
         // The busiest guild of the trace, its members ranked by the independent count.
         const count = countTrace(trace)
@@ -126,7 +83,7 @@ describe("/rank and /top after a replay through the whole bot", () => {
         )
 
         const third = ranked[2]!
-        const rank = yield* run(ranked[0]!.userId, "rank", [
+        const rank = yield* run(ranked[1]!.userId, "rank", [
           { name: "member", type: 6, value: third.userId },
         ])
         const progress = LevelCurve.levelOf(third.xp, 100)
