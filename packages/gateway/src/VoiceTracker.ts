@@ -136,6 +136,10 @@ export const voiceMinutesCredited = Metric.counter("tally_gateway_voice_minutes_
   incremental: true,
 })
 
+export const voiceMembersEarning = Metric.gauge("tally_gateway_voice_members_earning", {
+  description: "Members in voice who earn minutes right now (updated every tick)",
+})
+
 const voiceOperationsDropped = Metric.counter("tally_gateway_voice_operations_dropped_total", {
   description: "Voice operations dropped because their guild's queue was full",
   incremental: true,
@@ -479,6 +483,7 @@ export const make = (options: Options = {}) =>
       while (true) {
         yield* clock.sleep(tickInterval)
         yield* tickNow
+        yield* Metric.set(voiceMembersEarning, (yield* stats).earning)
       }
     }).pipe(
       Effect.catchAllCause((cause) =>
