@@ -22,6 +22,7 @@ import {
   Option,
   Queue,
   Redacted,
+  Runtime,
   Schedule,
 } from "effect"
 import { GatewayConfig, shardCountOf } from "./Config"
@@ -191,8 +192,9 @@ export const make = (options: DiscordOptions = {}) =>
       )
     })
 
+    const runtime = yield* Effect.runtime<never>()
     const log = (message: string, annotations: Record<string, unknown>) =>
-      Effect.runFork(Effect.logInfo(message).pipe(Effect.annotateLogs(annotations)))
+      Runtime.runFork(runtime)(Effect.logInfo(message).pipe(Effect.annotateLogs(annotations)))
     manager.on(WebSocketShardEvents.Ready, (data, discordShardId) =>
       log("discord ready", { discordShardId, guilds: data.guilds.length }),
     )

@@ -83,5 +83,5 @@ program.pipe(
   ),
   Logger.withMinimumLogLevel(LogLevel.Info),
   Effect.provide(stderrLogger),
-  NodeRuntime.runMain,
+  NodeRuntime.runMain({ disablePrettyLogger: true }),
 )
