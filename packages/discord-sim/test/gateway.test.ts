@@ -6,7 +6,9 @@ import type {
   GatewayReadyDispatchData,
 } from "discord-api-types/v10"
 import { Effect } from "effect"
+import WebSocket from "ws"
 import * as DiscordSim from "../src/DiscordSim"
+import type * as Events from "../src/Events"
 import { discordShardOf } from "../src/World"
 import { connectClient, eventually, TALLY_INTENTS } from "./support/client"
 import { fixtureWorld } from "./support/fixture"
@@ -204,6 +206,158 @@ describe("close codes and session faults", () => {
       const stats = yield* sim.stats
       expect(stats.sessionStarts).toBe(1)
       expect(client.closes).toEqual([])
+    }),
+  )
+
+  it.scopedLive("the server's own close codes: 4001, 4002, 4003, 4005, 4012, 4013", () =>
+    Effect.gen(function* () {
+      const sim = yield* DiscordSim.make({ world: fixtureWorld({ guilds: 1, messages: 0 }) })
+      const closeCode = (query: string, payloads: Array<string>) =>
+        Effect.promise(
+          () =>
+            new Promise<number>((resolve) => {
+              const socket = new WebSocket(`${sim.gatewayUrl}${query}`)
+              socket.on("message", () => {
+                for (const payload of payloads.splice(0)) socket.send(payload)
+              })
+              socket.on("close", (code) => resolve(code))
+            }),
+        )
+      const identify = JSON.stringify({
+        op: 2,
+        d: { token: sim.token, intents: 1667, properties: {}, shard: [0, 1] },
+      })
+      const json = "?v=10&encoding=json"
+      expect(yield* closeCode(json, [JSON.stringify({ op: 99, d: null })])).toBe(4001)
+      expect(yield* closeCode(json, ["{not json"])).toBe(4002)
+      expect(yield* closeCode(json, [JSON.stringify({ op: 8, d: {} })])).toBe(4003)
+      expect(yield* closeCode(json, [identify, identify])).toBe(4005)
+      expect(yield* closeCode("?v=9&encoding=json", [])).toBe(4012)
+      const badIntents = JSON.stringify({
+        op: 2,
+        d: { token: sim.token, intents: 1 << 30, properties: {}, shard: [0, 1] },
+      })
+      expect(yield* closeCode(json, [badIntents])).toBe(4013)
+    }),
+  )
+})
+
+describe("events reach the client as Discord sends them", () => {
+  it.scopedLive("each injectable event arrives by name; voice members join GUILD_CREATE", () =>
+    Effect.gen(function* () {
+      const world = fixtureWorld({ guilds: 1, messages: 0 })
+      const spec = world.guilds[0] as NonNullable<(typeof world.guilds)[0]>
+      const voiceId = spec.channels?.[3]?.id as string
+      const inVoice = spec.members?.[3]?.userId as string
+      const withVoice = {
+        guilds: [{ ...spec, voiceStates: [{ userId: inVoice, channelId: voiceId }] }],
+      }
+      const sim = yield* DiscordSim.make({ world: withVoice })
+      const client = yield* connectClient(sim)
+      const guildCreate = client.dispatches.find((payload) => payload.t === "GUILD_CREATE")
+        ?.d as GatewayGuildCreateDispatchData
+      expect(guildCreate.members.map((member) => member.user.id).sort()).toEqual(
+        [sim.applicationId, inVoice].sort(),
+      )
+      expect(guildCreate.voice_states.map((state) => state.user_id)).toEqual([inVoice])
+
+      const guildId = spec.id
+      const channelId = spec.channels?.[1]?.id as string
+      const userId = spec.members?.[2]?.userId as string
+      const events: ReadonlyArray<Events.SimEvent> = [
+        { type: "message", guildId, channelId, authorId: userId, messageType: 7 },
+        {
+          type: "threadCreate",
+          guildId,
+          thread: { id: "1456074448196076001", type: 11, parent_id: channelId },
+        },
+        { type: "voiceState", guildId, userId, channelId: voiceId, selfMute: true },
+        { type: "memberAdd", guildId, userId: "1456074448196076002" },
+        { type: "memberUpdate", guildId, userId, nick: "renamed" },
+        {
+          type: "reactionAdd",
+          guildId,
+          channelId,
+          messageId: "1456074448196076003",
+          userId,
+          emoji: { id: null, name: "👍" },
+        },
+        {
+          type: "channelCreate",
+          guildId,
+          channel: { id: "1456074448196076004", type: 0, name: "new" },
+        },
+        {
+          type: "channelUpdate",
+          guildId,
+          channel: { id: "1456074448196076004", type: 0, name: "renamed" },
+        },
+        { type: "channelDelete", guildId, channelId: "1456074448196076004" },
+        {
+          type: "roleCreate",
+          guildId,
+          role: { id: "1456074448196076005", name: "r", position: 2 },
+        },
+        { type: "roleUpdate", guildId, role: { id: "1456074448196076005", name: "r2" } },
+        { type: "roleDelete", guildId, roleId: "1456074448196076005" },
+        { type: "memberRemove", guildId, userId: "1456074448196076002" },
+        { type: "guildDelete", guildId },
+      ]
+      for (const event of events) yield* sim.inject(event)
+      const expected = [
+        "MESSAGE_CREATE",
+        "THREAD_CREATE",
+        "VOICE_STATE_UPDATE",
+        "GUILD_MEMBER_ADD",
+        "GUILD_MEMBER_UPDATE",
+        "MESSAGE_REACTION_ADD",
+        "CHANNEL_CREATE",
+        "CHANNEL_UPDATE",
+        "CHANNEL_DELETE",
+        "GUILD_ROLE_CREATE",
+        "GUILD_ROLE_UPDATE",
+        "GUILD_ROLE_DELETE",
+        "GUILD_MEMBER_REMOVE",
+        "GUILD_DELETE",
+      ]
+      const after = () =>
+        client.dispatches
+          .map((payload) => payload.t as string)
+          .filter((name) => !["READY", "GUILD_CREATE"].includes(name))
+      yield* eventually(() => after().length === expected.length, 5000, "every event")
+      expect(after()).toEqual(expected)
+      const update = client.dispatches.find((payload) => payload.t === "GUILD_MEMBER_UPDATE")
+      expect((update?.d as { nick: string | null } | undefined)?.nick).toBe("renamed")
+      expect(
+        yield* Effect.either(sim.inject({ type: "memberRemove", guildId, userId })),
+      ).toMatchObject({
+        _tag: "Left",
+      })
+    }),
+  )
+
+  it.scopedLive("paused delivery holds events; resuming sends them in order", () =>
+    Effect.gen(function* () {
+      const world = fixtureWorld({ guilds: 1, messages: 0 })
+      const spec = world.guilds[0] as NonNullable<(typeof world.guilds)[0]>
+      const sim = yield* DiscordSim.make({ world })
+      const client = yield* connectClient(sim)
+      yield* sim.faults.pauseDelivery
+      const ids = ["1456074448196077001", "1456074448196077002", "1456074448196077003"]
+      for (const id of ids) {
+        yield* sim.inject({
+          type: "message",
+          guildId: spec.id,
+          channelId: spec.channels?.[1]?.id as string,
+          authorId: spec.members?.[1]?.userId as string,
+          id,
+        })
+      }
+      yield* Effect.sleep("300 millis")
+      expect(client.messageIds()).toEqual([])
+      yield* sim.faults.resumeDelivery
+      yield* eventually(() => client.messageIds().length === 3, 5000, "three messages")
+      expect(client.messageIds()).toEqual(ids)
     }),
   )
 })
