@@ -148,7 +148,7 @@ export const topMembers = (
   })
 
 /** A member's value in a period (zero when the stored key is not the current one). */
-export const valueOf = (
+export const memberValue = (
   query: Query & { readonly by: Ranking; readonly userId: Snowflake },
 ): Effect.Effect<number, Failure, SqlClient.SqlClient> =>
   Effect.gen(function* () {
@@ -169,7 +169,7 @@ export const position = (
 ): Effect.Effect<number | null, Failure, SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const value = yield* valueOf(query)
+    const value = yield* memberValue(query)
     if (value <= 0) return null
     return 1 + (yield* countAhead(sql, memberTables[query.by], query, value))
   })
@@ -238,7 +238,7 @@ export const makePositions = (options?: PositionOptions) =>
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
         const table = memberTables[query.by]
-        const value = yield* valueOf(query)
+        const value = yield* memberValue(query)
         if (value <= 0) return null
         const ahead = yield* countAhead(sql, table, query, value, exactLimit)
         if (ahead < exactLimit) return 1 + ahead

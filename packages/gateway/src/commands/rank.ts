@@ -37,7 +37,7 @@ const statistics = [
 // members use the sql package's bounded/snapshot positions — remove when they are committed there.
 const ranked = (query: Leaderboard.Query & { by: Leaderboard.Ranking; userId: Snowflake }) =>
   Effect.gen(function* () {
-    const value = yield* Leaderboard.valueOf(query)
+    const value = yield* Leaderboard.memberValue(query)
     const position = value > 0 ? yield* Leaderboard.position(query) : null
     return { value, position } satisfies Ranked
   })
@@ -50,7 +50,7 @@ export const figures = (stats: GuildStats.GuildStats, userId: string, period: Gu
       const shown = statistics.filter(([, flag]) => stats.settings[flag])
       const [alltimeXp, xp, values] = yield* Effect.all(
         [
-          Leaderboard.valueOf({ ...query, by: "xp", period: "alltime" }),
+          Leaderboard.memberValue({ ...query, by: "xp", period: "alltime" }),
           ranked({ ...query, by: "xp", period }),
           Effect.forEach(shown, ([by]) => ranked({ ...query, by, period }), {
             concurrency: 3,

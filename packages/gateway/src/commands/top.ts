@@ -37,7 +37,7 @@ export const entries = (stats: GuildStats.GuildStats, period: GuildStats.Period,
         (member) =>
           period === "alltime"
             ? Effect.succeed({ ...member, alltimeXp: member.value })
-            : Leaderboard.valueOf({
+            : Leaderboard.memberValue({
                 guildId: stats.guildId,
                 keys: stats.keys,
                 by: "xp",
