@@ -145,7 +145,7 @@ export interface GatewayOptions {
   readonly resumeGatewayUrl: () => string
   /** a shard's session became READY (or RESUMED) */
   readonly onLive: (shardId: number) => void
-  /** a shard's owner session has sent everything it has */
+  /** a shard's owner session finished a turn of sending (maybe everything it had) */
   readonly onIdle: (shardId: number) => void
 }
 
@@ -385,11 +385,13 @@ export const makeGateway = (options: GatewayOptions) => {
           connection.waitingForDrain = false
           schedulePump(session)
         })
+        options.onIdle(shard.id)
         return
       }
       if (sent >= FRAMES_PER_TURN) {
         flush()
         schedulePump(session)
+        options.onIdle(shard.id)
         return
       }
       const index = session.cursor

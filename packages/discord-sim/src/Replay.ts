@@ -26,6 +26,11 @@ export interface ReplayStatus {
 
 /** In "max" mode, at most this many undelivered entries wait per shard. */
 const MAX_PENDING_PER_SHARD = 20_000
+/**
+ * In "max" mode, messages built per turn: small turns let the pump send (and the client parse)
+ * while the next messages are built, instead of taking turns.
+ */
+const FEED_CHUNK = 1024
 
 export const parseSpeed = (text: string): Speed => {
   if (text === "real" || text === "max") return text
@@ -115,11 +120,16 @@ export const makeReplay = (options: {
       timer = null
     }
     const reached = traceNow()
+    const limit = speed === "max" ? next + FEED_CHUNK : messages.length
     while (next < messages.length) {
       const message = messages[next] as ReplayMessage
       if ((times[next] as number) > reached) break
       const shardId = shardOf(message.guild_id)
       if (speed === "max" && gateway.pending(shardId) >= MAX_PENDING_PER_SHARD) return
+      if (next >= limit) {
+        scheduleFeed()
+        return
+      }
       appendMessage(message, shardId, firstMillis + (times[next] as number))
       next++
     }
@@ -132,6 +142,16 @@ export const makeReplay = (options: {
       const wait = ((times[next] as number) - reached) / factor()
       timer = setTimeout(feed, Math.max(1, Math.min(wait, 1000)))
     }
+  }
+
+  let feedScheduled = false
+  const scheduleFeed = () => {
+    if (feedScheduled) return
+    feedScheduled = true
+    setImmediate(() => {
+      feedScheduled = false
+      feed()
+    })
   }
 
   const begin = () => {
@@ -197,7 +217,7 @@ export const makeReplay = (options: {
     onLive: () => {
       if (phase === "waiting" && gateway.allShardsReady()) begin()
     },
-    /** called by the gateway: a shard sent all it had; in "max" mode that asks for more */
+    /** called by the gateway after each pump turn; in "max" mode that asks for more */
     onIdle: () => {
       if (speed === "max" && phase === "running") feed()
     },
