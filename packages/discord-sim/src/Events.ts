@@ -149,6 +149,8 @@ export const messageEntry = (
     onFirstSend?: (() => void) | undefined
     /** the message's time, when the caller already has it (else read from the id) */
     atMillis?: number | undefined
+    /** remember its author for reactions (default true; replay skips it: its authors are known) */
+    rememberAuthor?: boolean | undefined
   },
 ): StreamEntry => {
   const channel = world.channels.get(fields.channelId)
@@ -161,7 +163,7 @@ export const messageEntry = (
       upsertMember(world, fields.guild, { userId: author.id, bot: fields.bot }, Date.now())
   }
   const mentions = fields.mentionIds.map((id) => upsertUser(world, id, false))
-  rememberAuthor(world, fields.id, author.id)
+  if (fields.rememberAuthor !== false) rememberAuthor(world, fields.id, author.id)
   const input = {
     id: fields.id,
     channel,

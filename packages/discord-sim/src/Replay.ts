@@ -100,6 +100,7 @@ export const makeReplay = (options: {
       shardId,
       messageEntry(world, {
         atMillis,
+        rememberAuthor: false,
         id: message.id,
         guild,
         channelId: message.channel_id,
