@@ -75,6 +75,10 @@ describe("SIGTERM while the database is down", () => {
         yield* Fiber.interrupt(outage)
         const second = yield* spawnGateway(env, cwd)
         const secondPort = yield* second.port
+        const health = yield* Effect.promise(() =>
+          fetch(`http://127.0.0.1:${secondPort}/health`).then((response) => response.json()),
+        )
+        expect(health).toMatchObject({ status: "alive" })
         yield* eventually(
           Effect.map(metric(secondPort, "tally_gateway_flushed_rows_total"), (rows) => rows > 0),
           "2 minutes",
