@@ -83,7 +83,8 @@ const line = (text = "") => Effect.sync(() => process.stdout.write(`${text}\n`))
 
 const program = Effect.gen(function* () {
   const args = yield* parse
-  const serverUrl = LocalStack.defaultServerUrl
+  // The local server by default; TALLY_DEMO_MYSQL_URL points the demo elsewhere.
+  const serverUrl = process.env.TALLY_DEMO_MYSQL_URL ?? LocalStack.defaultServerUrl
 
   yield* LocalStack.checkServer(serverUrl)
   const dropped = yield* LocalStack.dropDatabases(serverUrl, PREFIX)
