@@ -11,14 +11,19 @@
  */
 import * as ActivityDelta from "@tally/domain/ActivityDelta"
 import type { Snowflake } from "@tally/domain/Snowflake"
-import { Clock, Context, Effect, HashMap, Layer, Option, Queue, Ref } from "effect"
+import { Clock, Context, Effect, Layer, Option, Queue, Ref } from "effect"
 
+/**
+ * One DB shard's state. The maps are mutable for speed, but only ever touched inside a `Ref`
+ * step (which runs synchronously, start to end, so nothing interleaves), and a swapped-out
+ * `deltas` map is replaced, never touched again.
+ */
 export interface ShardBuffer {
-  readonly deltas: HashMap.HashMap<string, ActivityDelta.ActivityDelta>
+  readonly deltas: Map<string, ActivityDelta.ActivityDelta>
   /** When the oldest delta still in `deltas` was accrued (epoch ms), or null when empty. */
   readonly oldestAt: number | null
   /** All-time XP per member (`guildId/userId`): the DB's value at load plus everything since. */
-  readonly totals: HashMap.HashMap<string, number>
+  readonly totals: Map<string, number>
 }
 
 export interface Totals {
@@ -77,8 +82,6 @@ export interface Options {
   readonly fullAt?: number
 }
 
-const empty: ShardBuffer = { deltas: HashMap.empty(), oldestAt: null, totals: HashMap.empty() }
-
 export const make = (options: Options = {}) =>
   Effect.gen(function* () {
     const fullAt = options.fullAt ?? 20_000
@@ -88,7 +91,11 @@ export const make = (options: Options = {}) =>
     const bufferOf = (dbShardId: number): Ref.Ref<ShardBuffer> => {
       let buffer = buffers.get(dbShardId)
       if (buffer === undefined) {
-        buffer = Ref.unsafeMake(empty)
+        buffer = Ref.unsafeMake<ShardBuffer>({
+          deltas: new Map(),
+          oldestAt: null,
+          totals: new Map(),
+        })
         buffers.set(dbShardId, buffer)
       }
       return buffer
@@ -102,44 +109,36 @@ export const make = (options: Options = {}) =>
       xp: number,
     ) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Ref.modify(bufferOf(dbShardId), (state): [Option.Option<Totals>, ShardBuffer] => {
-          const key = memberKey(guildId, userId)
-          const oldTotal = HashMap.get(state.totals, key)
-          if (Option.isNone(oldTotal)) return [Option.none(), state]
-          let merged = state.deltas
-          for (const delta of deltas) {
-            merged = HashMap.modifyAt(merged, ActivityDelta.key(delta), (current) =>
-              Option.some(
-                Option.match(current, {
-                  onNone: () => delta,
-                  onSome: (buffered) => ActivityDelta.merge(buffered, delta),
-                }),
-              ),
-            )
-          }
-          const newTotal = oldTotal.value + xp
-          return [
-            Option.some({ oldTotal: oldTotal.value, newTotal }),
-            {
-              deltas: merged,
-              oldestAt: state.oldestAt ?? (deltas.length > 0 ? now : null),
-              totals: HashMap.set(state.totals, key, newTotal),
-            },
-          ]
-        }),
+        Ref.modify(
+          bufferOf(dbShardId),
+          (state): [readonly [Option.Option<Totals>, number], ShardBuffer] => {
+            const key = memberKey(guildId, userId)
+            const oldTotal = state.totals.get(key)
+            if (oldTotal === undefined) return [[Option.none(), state.deltas.size], state]
+            for (const delta of deltas) {
+              const deltaKey = ActivityDelta.key(delta)
+              const buffered = state.deltas.get(deltaKey)
+              state.deltas.set(
+                deltaKey,
+                buffered === undefined ? delta : ActivityDelta.merge(buffered, delta),
+              )
+            }
+            const newTotal = oldTotal + xp
+            state.totals.set(key, newTotal)
+            const next =
+              state.oldestAt === null && deltas.length > 0 ? { ...state, oldestAt: now } : state
+            return [[Option.some({ oldTotal, newTotal }), state.deltas.size], next]
+          },
+        ),
       ).pipe(
-        Effect.tap(() =>
-          Ref.get(bufferOf(dbShardId)).pipe(
-            Effect.flatMap((state) =>
-              HashMap.size(state.deltas) >= fullAt ? Queue.offer(full, dbShardId) : Effect.void,
-            ),
-          ),
+        Effect.flatMap(([result, rows]) =>
+          rows >= fullAt ? Effect.as(Queue.offer(full, dbShardId), result) : Effect.succeed(result),
         ),
       )
 
     const totalOf = (dbShardId: number, guildId: Snowflake, userId: Snowflake) =>
       Effect.map(Ref.get(bufferOf(dbShardId)), (state) =>
-        HashMap.get(state.totals, memberKey(guildId, userId)),
+        Option.fromNullable(state.totals.get(memberKey(guildId, userId))),
       )
 
     const hasTotal = (dbShardId: number, guildId: Snowflake, userId: Snowflake) =>
@@ -147,20 +146,19 @@ export const make = (options: Options = {}) =>
 
     const installTotals = (dbShardId: number, totals: Iterable<readonly [string, number]>) =>
       Ref.update(bufferOf(dbShardId), (state) => {
-        let next = state.totals
         for (const [key, alltime] of totals) {
-          if (!HashMap.has(next, key)) next = HashMap.set(next, key, alltime)
+          if (!state.totals.has(key)) state.totals.set(key, alltime)
         }
-        return { ...state, totals: next }
+        return state
       })
 
     const swap = (dbShardId: number) =>
       Ref.modify(bufferOf(dbShardId), (state): [Option.Option<Swapped>, ShardBuffer] =>
-        state.oldestAt === null || HashMap.isEmpty(state.deltas)
+        state.oldestAt === null || state.deltas.size === 0
           ? [Option.none(), state]
           : [
-              Option.some({ deltas: [...HashMap.values(state.deltas)], oldestAt: state.oldestAt }),
-              { deltas: HashMap.empty(), oldestAt: null, totals: state.totals },
+              Option.some({ deltas: [...state.deltas.values()], oldestAt: state.oldestAt }),
+              { deltas: new Map(), oldestAt: null, totals: state.totals },
             ],
       )
 
@@ -171,7 +169,7 @@ export const make = (options: Options = {}) =>
         let rows = 0
         let oldestAt: number | null = null
         for (const state of states) {
-          rows += HashMap.size(state.deltas)
+          rows += state.deltas.size
           if (state.oldestAt !== null && (oldestAt === null || state.oldestAt < oldestAt)) {
             oldestAt = state.oldestAt
           }

@@ -7,7 +7,6 @@
 
 import type { SqlClient } from "@effect/sql/SqlClient"
 import type { GuildRules } from "@tally/domain/Award"
-import type { GuildSettings, RoleSettings } from "@tally/domain/GuildSettings"
 import type { Snowflake } from "@tally/domain/Snowflake"
 import { ManagerClient } from "@tally/manager/ManagerClient"
 import * as Settings from "@tally/sql/Settings"
@@ -87,8 +86,8 @@ export const make = (options: Options = {}) =>
         return {
           guildId,
           dbShardId,
-          settings: settings as GuildSettings,
-          roles: new Map(roles.map((role) => [role.roleId, role as RoleSettings])),
+          settings,
+          roles: new Map(roles.map((role) => [role.roleId, role])),
           channels: new Map(channels.map((channel) => [channel.channelId, channel])),
         } satisfies GuildContextData
       }).pipe(

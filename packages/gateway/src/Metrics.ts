@@ -20,15 +20,28 @@ const skipped = Metric.counter("tally_gateway_messages_skipped_total", {
   incremental: true,
 })
 
-/** Skipped messages, tagged with the award's reason (`bot`, `cooldown`, `noXpChannel`, …). */
-export const messagesSkipped = (reason: string) => Metric.tagged(skipped, "reason", reason)
+/** One tagged metric per tag value, made once (tagging on every update is costly). */
+const taggedBy = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>, tag: string) => {
+  const made = new Map<string, Metric.Metric<Type, In, Out>>()
+  return (value: string): Metric.Metric<Type, In, Out> => {
+    let tagged = made.get(value)
+    if (tagged === undefined) {
+      tagged = Metric.tagged(metric, tag, value)
+      made.set(value, tagged)
+    }
+    return tagged
+  }
+}
+
+/** Skipped messages, tagged with the award's reason (`BotAuthor`, `MessageCooldown`, …). */
+export const messagesSkipped = taggedBy(skipped, "reason")
 
 const dropped = Metric.counter("tally_gateway_messages_dropped_total", {
   description: "Messages that could not wait for their guild (queue full), by reason",
   incremental: true,
 })
 
-export const messagesDropped = (reason: string) => Metric.tagged(dropped, "reason", reason)
+export const messagesDropped = taggedBy(dropped, "reason")
 
 export const messagesWaiting = Metric.gauge("tally_gateway_messages_waiting", {
   description: "Messages waiting for their guild's route, settings or a member's total",
