@@ -78,6 +78,7 @@ export type SimEvent =
       readonly messageId: string
       readonly userId: string
       readonly emoji: { readonly id: string | null; readonly name: string }
+      /** default: the author of a message injected or sent over REST (replayed ones: give it) */
       readonly messageAuthorId?: string | undefined
     }
   | { readonly type: "channelCreate"; readonly guildId: string; readonly channel: ChannelSpec }
