@@ -38,6 +38,16 @@ describe("a generated trace through simulator, manager, gateway and MariaDB", ()
         const expected = expectedTotals(countTrace(trace))
         expect(entries(stored.members)).toEqual(entries(expected.members))
         expect(entries(stored.channels)).toEqual(entries(expected.channels))
+
+        // the heartbeat reached the manager
+        const listed = yield* Effect.promise(() =>
+          fetch(`${manager.url}/v1/gateways`, {
+            headers: { authorization: `Bearer ${manager.token}` },
+          }).then((response) => response.json() as Promise<{ gateways: ReadonlyArray<unknown> }>),
+        )
+        expect(listed.gateways).toEqual([
+          expect.objectContaining({ instanceId: "local-gateway", discordShardIds: [0, 1] }),
+        ])
       }),
   )
 })
