@@ -7,7 +7,7 @@ import { Duration, Effect, Metric } from "effect"
 import * as LocalStack from "../src/LocalStack"
 import * as Metrics from "../src/Metrics"
 import { eventually } from "./support/process"
-import { makeProxy } from "./support/proxy"
+import { makeProxy, throughProxy } from "./support/proxy"
 import {
   entries,
   expectedTotals,
@@ -25,13 +25,7 @@ describe("the database refuses connections for 30 s mid-replay", () => {
         const dbs = yield* throwawayDatabases(1)
         const manager = yield* LocalStack.startManager(dbs)
         const proxy = yield* makeProxy(Number(new URL(serverUrl).port || 3306))
-        const proxied = new Map(
-          [...dbs.shardUrls].map(([id, url]) => {
-            const target = new URL(url)
-            target.port = String(proxy.port)
-            return [id, target.toString()] as const
-          }),
-        )
+        const proxied = throughProxy(dbs.shardUrls, proxy)
         const trace = generateTrace({ seed: 9, messages: 12_000, guilds: 4 })
         const world = worldFromTrace(trace)
         const sim = yield* DiscordSim.make({

@@ -8,7 +8,7 @@ import { worldFromTrace } from "@tally/discord-sim/TraceWorld"
 import { Effect, Fiber } from "effect"
 import * as LocalStack from "../src/LocalStack"
 import { eventually, metric, spawnGateway } from "./support/process"
-import { makeProxy } from "./support/proxy"
+import { makeProxy, throughProxy } from "./support/proxy"
 import {
   entries,
   expectedTotals,
@@ -26,13 +26,7 @@ describe("SIGTERM while the database is down", () => {
         const dbs = yield* throwawayDatabases(1)
         const manager = yield* LocalStack.startManager(dbs)
         const proxy = yield* makeProxy(Number(new URL(serverUrl).port || 3306))
-        const proxied = new Map(
-          [...dbs.shardUrls].map(([id, url]) => {
-            const target = new URL(url)
-            target.port = String(proxy.port)
-            return [id, target.toString()] as const
-          }),
-        )
+        const proxied = throughProxy(dbs.shardUrls, proxy)
         const trace = generateTrace({ seed: 13, messages: 4000, guilds: 3 })
         const sim = yield* DiscordSim.make({
           world: worldFromTrace(trace),

@@ -64,3 +64,13 @@ export const makeProxy = (targetPort: number, targetHost = "127.0.0.1") =>
     }),
     ({ server }) => Effect.sync(() => server.close()),
   ).pipe(Effect.map(({ proxy }) => proxy))
+
+/** The same database URLs with the proxy's port, so a client goes through it. */
+export const throughProxy = (urls: ReadonlyMap<number, string>, proxy: Proxy) =>
+  new Map(
+    [...urls].map(([id, url]) => {
+      const target = new URL(url)
+      target.port = String(proxy.port)
+      return [id, target.toString()] as const
+    }),
+  )
