@@ -8,7 +8,7 @@ import {
   Snowflake as SnowflakeSchema,
   timestampMillis,
 } from "@tally/domain/Snowflake"
-import { Cause, Context, Effect, FiberMap, Layer, Option, Schema } from "effect"
+import { Cause, Clock, Context, Duration, Effect, FiberMap, Layer, Option, Schema } from "effect"
 import { Accrual } from "./Accrual"
 import { GuildContext, type GuildContextData } from "./GuildContext"
 import * as Metrics from "./Metrics"
@@ -86,6 +86,11 @@ export const MessageEventSchema = Schema.Struct({
 export interface Options {
   /** Events one guild may have waiting; more are dropped, logged and counted (default 10,000). */
   readonly queueCapacity?: number
+  /**
+   * How long `countMessage` waits for room in the full queue of a guild whose context is known
+   * (the queue is only behind) before it drops the event (default 30 seconds).
+   */
+  readonly maxWaitForRoom?: Duration.DurationInput
 }
 
 /** The events of one guild that wait for its context or for an author's total, in order. */
@@ -105,6 +110,8 @@ export const make = (options: Options = {}) =>
     const spill = yield* Spill
 
     const capacity = options.queueCapacity ?? 10_000
+    const maxWaitForRoom = Duration.toMillis(options.maxWaitForRoom ?? Duration.seconds(30))
+    const prefetchLimit = 5_000
 
     const lanes = new Map<string, Lane>()
     const drainers = yield* FiberMap.make<string>()
@@ -203,9 +210,7 @@ export const make = (options: Options = {}) =>
             ),
             Effect.uninterruptible,
           )
-          if (result === "needsTotal") {
-            yield* accrual.ensureLoaded(context.dbShardId, guildId, head.authorId)
-          }
+          if (result === "needsTotal") yield* prefetchTotals(context.dbShardId, guildId, lane)
         }
       }).pipe(
         Effect.catchAllCause((cause) =>
@@ -223,6 +228,28 @@ export const make = (options: Options = {}) =>
         Effect.annotateLogs({ guildId }),
       )
 
+    /**
+     * Loads the totals of every author waiting in the lane at once (one batched query per
+     * guild), not one round trip per new author as the lane reaches them.
+     */
+    const prefetchTotals = (dbShardId: number, guildId: Snowflake, lane: Lane) =>
+      Effect.suspend(() => {
+        const authors = new Set<Snowflake>()
+        for (const event of lane.events) {
+          if (!event.authorBot) authors.add(event.authorId)
+          if (authors.size >= prefetchLimit) break
+        }
+        if (lane.events[0] !== undefined) authors.add(lane.events[0].authorId)
+        return Effect.forEach(
+          authors,
+          (userId) => accrual.ensureLoaded(dbShardId, guildId, userId),
+          {
+            concurrency: "unbounded",
+            discard: true,
+          },
+        )
+      })
+
     const startDrain = (guildId: Snowflake, lane: Lane): Effect.Effect<void> =>
       Effect.suspend(() => {
         if (lane.draining) return Effect.void
@@ -230,26 +257,47 @@ export const make = (options: Options = {}) =>
         return Effect.asVoid(FiberMap.run(drainers, guildId, drain(guildId, lane)))
       })
 
-    const enqueue = (event: MessageEvent): Effect.Effect<void> =>
+    const laneOf = (guildId: Snowflake): Lane => {
+      let lane = lanes.get(guildId)
+      if (lane === undefined) {
+        lane = { events: [], draining: false, dropped: 0 }
+        lanes.set(guildId, lane)
+      }
+      return lane
+    }
+
+    const drop = (event: MessageEvent, lane: Lane) =>
       Effect.suspend(() => {
-        let lane = lanes.get(event.guildId)
-        if (lane === undefined) {
-          lane = { events: [], draining: false, dropped: 0 }
-          lanes.set(event.guildId, lane)
+        lane.dropped += 1
+        return Effect.zipRight(
+          Metrics.messagesDropped("QueueFull")(Effect.succeed(1)),
+          lane.dropped === 1
+            ? Effect.logWarning("guild queue full; dropping its new events until it drains").pipe(
+                Effect.annotateLogs({ guildId: event.guildId, capacity }),
+              )
+            : Effect.void,
+        )
+      })
+
+    /**
+     * Queues an event behind its guild's. A full queue of a guild whose context is known is only
+     * behind (loading totals): the caller waits for room, up to `maxWaitForRoom`. A full queue of
+     * a guild whose route or settings are unknown drops the event, logged and counted.
+     */
+    const enqueue = (event: MessageEvent): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        let lane = laneOf(event.guildId)
+        if (lane.events.length >= capacity && Option.isSome(contexts.cached(event.guildId))) {
+          const deadline = (yield* Clock.currentTimeMillis) + maxWaitForRoom
+          while (lane.events.length >= capacity && (yield* Clock.currentTimeMillis) < deadline) {
+            yield* Effect.sleep(Duration.millis(5))
+            lane = laneOf(event.guildId)
+          }
         }
-        if (lane.events.length >= capacity) {
-          lane.dropped += 1
-          return Effect.zipRight(
-            Metrics.messagesDropped("QueueFull")(Effect.succeed(1)),
-            lane.dropped === 1
-              ? Effect.logWarning("guild queue full; dropping its new events until it drains").pipe(
-                  Effect.annotateLogs({ guildId: event.guildId, capacity }),
-                )
-              : Effect.void,
-          )
-        }
+        if (lane.events.length >= capacity) return yield* drop(event, lane)
         lane.events.push(event)
-        return Effect.zipRight(setWaiting(1), startDrain(event.guildId, lane))
+        yield* setWaiting(1)
+        yield* startDrain(event.guildId, lane)
       })
 
     const countMessage = (event: MessageEvent): Effect.Effect<void> =>

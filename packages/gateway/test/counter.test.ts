@@ -209,6 +209,51 @@ describe("the accrual publishes level changes and remembers where members wrote"
   )
 })
 
+describe("a guild's queue that is only behind (loading new members' totals) never drops", () => {
+  it.scopedLive(
+    "1,200 messages from 400 new authors with room for 50 waiting events: all counted",
+    () =>
+      Effect.gen(function* () {
+        const databases = yield* makeDatabases(2)
+        const manager = yield* startManager(databases)
+        const directory = yield* makeStateDirectory
+        const shardUrls = new Map(
+          databases.shardNames.map((name, dbShardId) => [dbShardId, databaseUrl(name)]),
+        )
+        const context = yield* Layer.build(
+          coreLayer({
+            managerUrl: manager.url,
+            shardUrls,
+            directory,
+            core: { counter: { queueCapacity: 50 } },
+          }),
+        )
+        const counter = Context.get(context, Counter)
+        const flusher = Context.get(context, Flusher)
+        const routes = Context.get(context, ManagerClient)
+        // The guild's context is known first (one message), then the flood of first sights.
+        yield* counter.countMessage(message({ guildId: guildA, authorId: member(10_000) }))
+        yield* eventually(counter.stats, (stats) => stats.waitingEvents === 0)
+        for (let index = 0; index < 1200; index++) {
+          yield* counter.countMessage(
+            message({
+              guildId: guildA,
+              authorId: member(index % 400),
+              messageId: Snowflakes.fromTimestamp(at + 60_000 + index, index),
+            }),
+          )
+          expect((yield* counter.stats).waitingEvents).toBeLessThanOrEqual(50)
+        }
+        yield* eventually(counter.stats, (stats) => stats.waitingEvents === 0)
+        yield* flusher.flushNow
+        const dbShardId = yield* Effect.orDie(routes.guildRoute(guildA))
+        const xp = yield* xpOf(databases.shardNames[dbShardId]!, guildA)
+        expect(xp.size).toBe(401)
+        expect([...xp.values()].reduce((a, b) => a + b, 0)).toBe(1201 * 6)
+      }),
+  )
+})
+
 describe("a guild whose route is not known yet waits, then counts", () => {
   it.scopedLive("messages sent while the manager refuses connections count once it answers", () =>
     Effect.gen(function* () {
