@@ -23,6 +23,8 @@ export interface ShardBuffer {
   /** When the oldest delta still in `deltas` was accrued (epoch ms), or null when empty. */
   readonly oldestAt: number | null
   /** All-time XP per member (`guildId/userId`): the DB's value at load plus everything since. */
+  // TODO: totals are never evicted (a reload would have to wait for the member's unwritten
+  // batches, see the rule above) — remove when eviction of members with no unwritten delta exists.
   readonly totals: Map<string, number>
 }
 

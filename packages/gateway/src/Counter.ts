@@ -116,6 +116,8 @@ export const make = (options: Options = {}) =>
     const lanes = new Map<string, Lane>()
     const drainers = yield* FiberMap.make<string>()
     /** When each member's last counted message was sent, per guild. */
+    // TODO: these two maps keep one entry per member who wrote since start (dropped only with the
+    // guild) — remove when they are evicted after the longest cooldown (120 s) of inactivity.
     const lastCounted = new Map<string, Map<string, number>>()
     /** The channel of each member's last message, per guild. */
     const lastChannel = new Map<string, Map<string, Snowflake>>()

@@ -1,6 +1,7 @@
 /**
  * A window of recently counted message ids per Discord shard: an event replayed after a resume is
- * seen here and not counted twice. Bounded: the oldest ids leave the window first.
+ * seen here and not counted twice. Bounded: the oldest ids leave the window first. In memory
+ * only: across a restart it relies on the resumed session starting after the last processed event.
  */
 import type { Snowflake } from "@tally/domain/Snowflake"
 import { Context, Effect, Layer } from "effect"
