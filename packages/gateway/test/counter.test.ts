@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as GuildSettings from "@tally/domain/GuildSettings"
 import * as Snowflakes from "@tally/domain/Snowflake"
 import { ManagerClient } from "@tally/manager/ManagerClient"
 import * as Settings from "@tally/sql/Settings"
@@ -250,6 +251,49 @@ describe("a guild's queue that is only behind (loading new members' totals) neve
         const xp = yield* xpOf(databases.shardNames[dbShardId]!, guildA)
         expect(xp.size).toBe(401)
         expect([...xp.values()].reduce((a, b) => a + b, 0)).toBe(1201 * 6)
+      }),
+  )
+})
+
+describe("a deleted role stops mattering at once and its settings row goes", () => {
+  it.scopedLive(
+    "a no-XP role blocks XP; after roleDeleted the row is gone and the same role id no longer blocks",
+    () =>
+      Effect.gen(function* () {
+        const { counter, flusher, shardOf, context } = yield* setup
+        const shards = Context.get(context, ShardClients.ShardClients)
+        const shard = yield* shardOf(guildB)
+        const dbShardId = Number(shard.slice(-1))
+        const role = id(700_000_000_000_000_123n)
+        yield* ShardClients.use(
+          dbShardId,
+          Settings.putRole(guildB, { ...GuildSettings.defaultRoleSettings(role), noXp: true }),
+        ).pipe(Effect.provideService(ShardClients.ShardClients, shards), Effect.orDie)
+
+        const send = (index: number) =>
+          counter.countMessage(
+            message({
+              guildId: guildB,
+              authorId: member(3),
+              memberRoleIds: [role],
+              messageId: Snowflakes.fromTimestamp(at + index * 1000, index),
+            }),
+          )
+        yield* send(0)
+        yield* eventually(counter.stats, (stats) => stats.waitingEvents === 0)
+        yield* counter.roleDeleted(guildB, role)
+        yield* send(1)
+        yield* eventually(counter.stats, (stats) => stats.waitingEvents === 0)
+        yield* flusher.flushNow
+
+        const xp = yield* xpOf(shard, guildB)
+        expect(xp.get(member(3))).toBe(6)
+        yield* eventually(
+          query<{ roleId: string }>(shard, "SELECT role_id FROM guild_role WHERE guild_id = ?", [
+            guildB,
+          ]),
+          (rows) => rows.length === 0,
+        )
       }),
   )
 })
