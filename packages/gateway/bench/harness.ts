@@ -105,14 +105,12 @@ export const questions = LocalStack.withDatabase(
   }),
 )
 
-/** Fresh databases and a manager; everything `tally_bench_*` is dropped when the scope closes. */
+/** Fresh `tally_bench_<random>_*` databases and a manager; the databases go when the scope closes. */
 export const startBackend = Effect.gen(function* () {
   yield* LocalStack.checkServer(serverUrl)
-  yield* LocalStack.dropDatabases(serverUrl, "tally_bench")
+  // Its own prefix only, so that runs side by side do not drop each other's databases.
   const prefix = LocalStack.randomPrefix("tally_bench")
-  yield* Effect.addFinalizer(() =>
-    LocalStack.dropDatabases(serverUrl, "tally_bench").pipe(Effect.ignore),
-  )
+  yield* Effect.addFinalizer(() => LocalStack.dropDatabases(serverUrl, prefix).pipe(Effect.ignore))
   const dbs = LocalStack.databases(serverUrl, prefix, 1)
   const manager = yield* LocalStack.startManager(dbs)
   return { dbs, manager }
