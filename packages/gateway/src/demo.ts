@@ -31,25 +31,40 @@ const DEFAULT_GENERATED = 20_000
 
 const invocationDirectory = () => process.env.INIT_CWD ?? process.cwd()
 
-const wholeNumber = (name: string, text: string | undefined, fallback: number, min = 1) => {
+const wholeNumber = (name: string, text: string | undefined, fallback: number, max: number) => {
   if (text === undefined) return Effect.succeed(fallback)
   const value = Number(text)
-  return Number.isInteger(value) && value >= min
+  return Number.isInteger(value) && value >= 1 && value <= max
     ? Effect.succeed(value)
-    : Effect.fail(new UsageError({ reason: `--${name} expects a whole number ≥ ${min}\n${usage}` }))
+    : Effect.fail(
+        new UsageError({ reason: `--${name} expects a whole number from 1 to ${max}\n${usage}` }),
+      )
+}
+
+// Node's parseArgs reads `--generate -5` as two options; joining makes the value reach the check.
+const joinNegativeValues = (args: ReadonlyArray<string>): Array<string> => {
+  const joined: Array<string> = []
+  for (const arg of args) {
+    const previous = joined.at(-1)
+    if (/^-\d/.test(arg) && previous?.startsWith("--") && !previous.includes("=")) {
+      joined[joined.length - 1] = `${previous}=${arg}`
+    } else joined.push(arg)
+  }
+  return joined
 }
 
 const parse = Effect.gen(function* () {
   const { values } = yield* Effect.try({
     try: () =>
       parseArgs({
-        args: process.argv.slice(2).filter((arg) => arg !== "--"),
+        args: joinNegativeValues(process.argv.slice(2).filter((arg) => arg !== "--")),
         options: {
           trace: { type: "string" },
           generate: { type: "string" },
           "discord-shards": { type: "string" },
           "db-shards": { type: "string" },
           export: { type: "string" },
+          help: { type: "boolean" },
         },
         strict: true,
       }),
@@ -57,12 +72,25 @@ const parse = Effect.gen(function* () {
   })
   const resolve = (path: string | undefined) =>
     path === undefined ? null : Path.resolve(invocationDirectory(), path)
+  if (values.help === true) return null
+  const trace = resolve(values.trace)
+  if (trace !== null && !Fs.existsSync(trace)) {
+    return yield* Effect.fail(new UsageError({ reason: `--trace: ${trace} does not exist` }))
+  }
+  const exportDirectory = resolve(values.export)
+  if (exportDirectory !== null && Fs.existsSync(exportDirectory)) {
+    if (!Fs.statSync(exportDirectory).isDirectory()) {
+      return yield* Effect.fail(
+        new UsageError({ reason: `--export: ${exportDirectory} exists and is not a folder` }),
+      )
+    }
+  }
   return {
-    trace: resolve(values.trace),
-    generate: yield* wholeNumber("generate", values.generate, DEFAULT_GENERATED),
-    discordShards: yield* wholeNumber("discord-shards", values["discord-shards"], 2),
-    dbShards: yield* wholeNumber("db-shards", values["db-shards"], 2),
-    exportDirectory: resolve(values.export),
+    trace,
+    generate: yield* wholeNumber("generate", values.generate, DEFAULT_GENERATED, 10_000_000),
+    discordShards: yield* wholeNumber("discord-shards", values["discord-shards"], 2, 64),
+    dbShards: yield* wholeNumber("db-shards", values["db-shards"], 2, 16),
+    exportDirectory,
   }
 })
 
@@ -83,6 +111,7 @@ const line = (text = "") => Effect.sync(() => process.stdout.write(`${text}\n`))
 
 const program = Effect.gen(function* () {
   const args = yield* parse
+  if (args === null) return yield* line(usage)
   // The local server by default; TALLY_DEMO_MYSQL_URL points the demo elsewhere.
   const serverUrl = process.env.TALLY_DEMO_MYSQL_URL ?? LocalStack.defaultServerUrl
 
