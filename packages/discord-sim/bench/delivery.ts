@@ -4,7 +4,8 @@
  * (2) an unmodified @discordjs/ws WebSocketManager. Rates run from the first MESSAGE_CREATE to
  * the last. Last line: `sim: raw client <n>/s, @discordjs/ws <m>/s`.
  *
- * SIM_BENCH_MESSAGES sets the number of messages (default 200000).
+ * SIM_BENCH_MESSAGES sets the number of messages (default 200000); SIM_BENCH_NODE_ARGS adds node
+ * options to the simulator's process (e.g. `--cpu-prof`).
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { once } from "node:events"
@@ -30,6 +31,7 @@ const startSimulator = async (): Promise<{ child: ChildProcess; ready: Ready }> 
   const child = spawn(
     process.execPath,
     [
+      ...(process.env.SIM_BENCH_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== ""),
       "--import",
       "tsx",
       "src/bin.ts",

@@ -9,8 +9,9 @@ import type { StreamEntry } from "./Gateway"
 import { Intent } from "./Gateway"
 import {
   channelJson,
+  DeferredMessageBytes,
+  MessageEventParts,
   memberJson,
-  messageEventBytes,
   roleJson,
   userJson,
   voiceStateJson,
@@ -165,28 +166,30 @@ export const messageEntry = (
   }
   const mentions = fields.mentionIds.map((id) => upsertUser(world, id, false))
   if (fields.rememberAuthor !== false) rememberAuthor(world, fields.id, author.id)
-  const input = {
-    id: fields.id,
-    channel,
-    author,
-    member,
-    type: fields.messageType,
-    content: fields.content,
-    mentions,
-    timestamp: new Date(fields.atMillis ?? timestampMillis(unsafeMake(fields.id))).toISOString(),
-    referencedMessageId: fields.replyToMessageId,
-  }
-  const data = messageEventBytes(world, input)
+  const parts = new MessageEventParts(
+    world,
+    {
+      id: fields.id,
+      channel,
+      author,
+      member,
+      type: fields.messageType,
+      mentions,
+      referencedMessageId: fields.replyToMessageId,
+    },
+    fields.atMillis ?? timestampMillis(unsafeMake(fields.id)),
+  )
+  const content = fields.content
   // Discord keeps content for the bot's own messages and messages that mention it
   const keepsContent = author.id === world.bot.id || fields.mentionIds.includes(world.bot.id)
-  const blanked =
-    fields.content !== "" && !keepsContent && channel.guildId !== null
-      ? messageEventBytes(world, { ...input, content: "" })
-      : undefined
+  // built when first sent, and only the variant a session asks for
   return {
     event: "MESSAGE_CREATE",
-    data,
-    blanked,
+    data: new DeferredMessageBytes(parts, content),
+    blanked:
+      content !== "" && !keepsContent && channel.guildId !== null
+        ? new DeferredMessageBytes(parts, "")
+        : undefined,
     intent: channel.guildId === null ? Intent.DirectMessages : Intent.GuildMessages,
     onFirstSend: fields.onFirstSend,
   }

@@ -54,12 +54,24 @@ export const CloseCode = {
 /** Close codes after which the session is dead (Discord: "reconnect and start a new session"). */
 const SESSION_ENDING_CLOSES = new Set([4004, 4007, 4009, 4010, 4011, 4012, 4013, 4014])
 
+/** Bytes built when first needed (an object, not a closure: one is made per trace message). */
+export interface Deferred {
+  readonly build: () => Buffer
+  /** the length of `build()`'s bytes */
+  readonly size: () => number
+  /** writes `build()`'s bytes at `at`, returns the offset after them */
+  readonly writeTo: (out: Buffer, at: number) => number
+}
+
 export interface StreamEntry {
   readonly event: string
-  /** the `d` of the dispatch, serialised (text, or its UTF-8 bytes) */
-  readonly data: string | Buffer
+  /**
+   * the `d` of the dispatch, serialised (text, or its UTF-8 bytes), or what builds the bytes when
+   * the entry is first sent (it must not depend on anything that changes later)
+   */
+  readonly data: string | Buffer | Deferred
   /** `data` with message content blanked, for sessions without MESSAGE_CONTENT */
-  readonly blanked?: string | Buffer | undefined
+  readonly blanked?: string | Buffer | Deferred | undefined
   /** intent bits the client needs to receive it (0: always sent) */
   readonly intent: number
   /** called the first time the entry is sent to any session */
@@ -73,8 +85,9 @@ export interface StreamEntry {
  */
 interface StoredEntry {
   readonly event: string
-  readonly data: Buffer
-  readonly blanked: Buffer | undefined
+  /** deferred ones are written straight into each frame batch (see writeFrames) */
+  readonly data: Buffer | Deferred
+  readonly blanked: Buffer | Deferred | undefined
   readonly intent: number
   readonly onFirstSend: (() => void) | undefined
 }
@@ -175,7 +188,7 @@ const frame = (event: string, seq: number, data: string) =>
 interface PendingFrame {
   readonly prefix: Buffer
   readonly seq: number
-  readonly data: Buffer
+  readonly data: Buffer | Deferred
 }
 
 const prefixes = new Map<string, Buffer>()
@@ -189,9 +202,12 @@ const prefixOf = (event: string): Buffer => {
 }
 const MIDDLE = Buffer.from(`,"op":0,"d":`)
 
-/** The payload bytes a session gets for an entry. */
-const payloadOf = (entry: StoredEntry, contentAllowed: boolean): Buffer =>
+/** The payload a session gets for an entry. */
+const payloadOf = (entry: StoredEntry, contentAllowed: boolean): Buffer | Deferred =>
   !contentAllowed && entry.blanked !== undefined ? entry.blanked : entry.data
+
+const bytesOf = (payload: Buffer | Deferred): Buffer =>
+  payload instanceof Uint8Array ? payload : payload.build()
 
 /**
  * Writes text frames (server to client: FIN + opcode 1, no mask) for a batch of dispatches in
@@ -206,7 +222,8 @@ const writeFrames = (socket: Socket, frames: ReadonlyArray<PendingFrame>) => {
   for (let index = 0; index < frames.length; index++) {
     const { prefix, seq, data } = frames[index] as PendingFrame
     const seqText = String(seq)
-    const size = prefix.length + seqText.length + MIDDLE.length + data.length + 1
+    const dataSize = data instanceof Uint8Array ? data.length : data.size()
+    const size = prefix.length + seqText.length + MIDDLE.length + dataSize + 1
     seqTexts[index] = seqText
     sizes[index] = size
     total += size + (size < 126 ? 2 : size < 65536 ? 4 : 10)
@@ -233,15 +250,17 @@ const writeFrames = (socket: Socket, frames: ReadonlyArray<PendingFrame>) => {
     at += out.write(seqTexts[index] as string, at, "latin1")
     out.set(MIDDLE, at)
     at += MIDDLE.length
-    out.set(data, at)
-    at += data.length
+    if (data instanceof Uint8Array) {
+      out.set(data, at)
+      at += data.length
+    } else at = data.writeTo(out, at)
     out[at++] = 0x7d
   }
   socket.write(out)
 }
 
 const streamFrame = (entry: StoredEntry, seq: number, contentAllowed: boolean) =>
-  frame(entry.event, seq, payloadOf(entry, contentAllowed).toString("utf8"))
+  frame(entry.event, seq, bytesOf(payloadOf(entry, contentAllowed)).toString("utf8"))
 
 export const makeGateway = (options: GatewayOptions) => {
   const { world, shardCount } = options
@@ -403,7 +422,7 @@ export const makeGateway = (options: GatewayOptions) => {
       if (batch) {
         const data = payloadOf(entry, contentAllowed)
         batch.push({ prefix: prefixOf(entry.event), seq, data })
-        batchBytes += data.length + 40
+        batchBytes += (data instanceof Uint8Array ? data.length : data.size()) + 40
       } else {
         sendRaw(connection, streamFrame(entry, seq, contentAllowed))
       }

@@ -276,9 +276,6 @@ const slabSlice = (size: number): Buffer => {
 
 const ascii = (text: string) => Buffer.from(text, "latin1")
 const ID = ascii('{"id":"')
-const CHANNEL_ID = ascii('","channel_id":"')
-const GUILD_ID = ascii('","guild_id":"')
-const AUTHOR = ascii('","author":')
 const MEMBER = ascii(',"member":')
 const CONTENT = ascii(',"content":')
 const TIMESTAMP = ascii(',"timestamp":"')
@@ -286,53 +283,191 @@ const FIXED = ascii('","edited_timestamp":null,"tts":false,"mention_everyone":fa
 const AFTER_MENTIONS = ascii(',"mention_roles":[],"attachments":[],"embeds":')
 const AFTER_EMBEDS = ascii(',"components":[],"pinned":false,"type":')
 const FLAGS = ascii(',"flags":0')
-const CHANNEL_TYPE = ascii(',"channel_type":')
 const EMPTY_LIST = ascii("[]")
-const EMPTY_CONTENT = ascii('""')
-const CLOSE = ascii("}")
 
 /**
  * The bytes of `JSON.stringify(messageJson(world, input, true))` (a gateway MESSAGE_CREATE), put
  * together from cached fragments: replay makes one for every trace message, and building a JSON
  * string then encoding it cost several times more (a test pins the equality).
  */
-export const messageEventBytes = (world: World, input: MessageInput): Buffer => {
-  const guildId = input.channel.guildId
-  const parts: Array<Buffer | string> = [ID, input.id, CHANNEL_ID, input.channel.id]
-  if (guildId !== null) parts.push(GUILD_ID, guildId)
-  parts.push(AUTHOR, userJsonBytes(input.author))
-  if (input.member) parts.push(MEMBER, memberJsonBytes(world, input.member))
-  parts.push(
-    CONTENT,
-    input.content === "" ? EMPTY_CONTENT : JSON.stringify(input.content),
-    TIMESTAMP,
-    input.timestamp,
-    FIXED,
-    input.mentions.length === 0 ? EMPTY_LIST : JSON.stringify(input.mentions.map(userJson)),
-    AFTER_MENTIONS,
-    input.embeds && input.embeds.length > 0 ? JSON.stringify(input.embeds) : EMPTY_LIST,
-    AFTER_EMBEDS,
-    String(input.type),
-    FLAGS,
-  )
-  if (input.webhookId !== undefined) parts.push(`,"webhook_id":"${input.webhookId}"`)
-  if (input.referencedMessageId !== undefined) {
-    parts.push(
-      `,"message_reference":{"type":0,"message_id":"${input.referencedMessageId}","channel_id":"${input.channel.id}"${guildId !== null ? `,"guild_id":"${guildId}"` : ""}}`,
+export const messageEventBytes = (world: World, input: MessageInput): Buffer =>
+  new MessageEventParts(world, input, input.timestamp).build(input.content)
+
+/** ASCII text (ids, numbers, timestamps) written byte by byte: cheaper than a native call. */
+const writeAscii = (out: Buffer, text: string, at: number): number => {
+  for (let index = 0; index < text.length; index++) out[at + index] = text.charCodeAt(index)
+  return at + text.length
+}
+
+const channelHeads = new Map<string, Buffer>()
+/** `","channel_id":"…","guild_id":"…","author":` of a channel */
+const channelHead = (channelId: string, guildId: string | null): Buffer => {
+  const key = `${channelId}/${guildId}`
+  let head = channelHeads.get(key)
+  if (head === undefined) {
+    head = ascii(
+      `","channel_id":"${channelId}"${guildId !== null ? `,"guild_id":"${guildId}"` : ""},"author":`,
     )
+    channelHeads.set(key, head)
   }
-  parts.push(CHANNEL_TYPE, String(input.channel.type), CLOSE)
-  let size = 0
-  for (const part of parts) size += typeof part === "string" ? Buffer.byteLength(part) : part.length
-  const out = slabSlice(size)
-  let at = 0
-  for (const part of parts) {
-    if (typeof part === "string") at += out.write(part, at)
-    else {
-      // TypedArray#set: Buffer#copy costs far more per call for fragments this small
-      out.set(part, at)
-      at += part.length
+  return head
+}
+const channelTails = new Map<number, Buffer>()
+/** `,"channel_type":N}` */
+const channelTail = (type: number): Buffer => {
+  let tail = channelTails.get(type)
+  if (tail === undefined) {
+    tail = ascii(`,"channel_type":${type}}`)
+    channelTails.set(type, tail)
+  }
+  return tail
+}
+const PLAIN_MIDDLE = Buffer.concat([FIXED, EMPTY_LIST, AFTER_MENTIONS, EMPTY_LIST, AFTER_EMBEDS])
+
+/**
+ * What `messageEventBytes` needs, taken now (the author's and member's bytes as they are now),
+ * to build the bytes later with the given content: a stream entry builds only the variant a
+ * client asks for (with content, or blanked), and only when it is sent. No closures: one object
+ * per message. `timestamp` may be the time in epoch milliseconds, formatted when built.
+ */
+export class MessageEventParts {
+  readonly id: string
+  readonly head: Buffer
+  readonly author: Buffer
+  readonly member: Buffer | undefined
+  readonly timestamp: string | number
+  /** from `"edited_timestamp"` to `"type":` */
+  readonly middle: Buffer | string
+  readonly type: string
+  /** webhook id and message reference, when present */
+  readonly extra: string
+  readonly tail: Buffer
+
+  constructor(
+    world: World,
+    input: Omit<MessageInput, "content" | "timestamp">,
+    timestamp: string | number,
+  ) {
+    const guildId = input.channel.guildId
+    this.id = input.id
+    this.head = channelHead(input.channel.id, guildId)
+    this.author = userJsonBytes(input.author)
+    this.member = input.member ? memberJsonBytes(world, input.member) : undefined
+    this.timestamp = timestamp
+    const hasEmbeds = input.embeds !== undefined && input.embeds.length > 0
+    this.middle =
+      input.mentions.length === 0 && !hasEmbeds
+        ? PLAIN_MIDDLE
+        : `${FIXED.toString("latin1")}${JSON.stringify(input.mentions.map(userJson))}${AFTER_MENTIONS.toString("latin1")}${hasEmbeds ? JSON.stringify(input.embeds) : "[]"}${AFTER_EMBEDS.toString("latin1")}`
+    this.type = String(input.type)
+    this.extra = `${input.webhookId !== undefined ? `,"webhook_id":"${input.webhookId}"` : ""}${
+      input.referencedMessageId !== undefined
+        ? `,"message_reference":{"type":0,"message_id":"${input.referencedMessageId}","channel_id":"${input.channel.id}"${guildId !== null ? `,"guild_id":"${guildId}"` : ""}}`
+        : ""
+    }`
+    this.tail = channelTail(input.channel.type)
+  }
+
+  /** The bytes with this content. */
+  build(content: string): Buffer {
+    return new DeferredMessageBytes(this, content).build()
+  }
+}
+
+let isoSecond = Number.NaN
+let isoPrefix = ""
+/** `new Date(millis).toISOString()`, the date part formatted once per second. */
+const isoOf = (millis: number): string => {
+  const second = Math.floor(millis / 1000)
+  if (second !== isoSecond) {
+    isoSecond = second
+    isoPrefix = new Date(second * 1000).toISOString().slice(0, -4)
+  }
+  const fraction = millis - second * 1000
+  return `${isoPrefix}${fraction < 10 ? "00" : fraction < 100 ? "0" : ""}${fraction}Z`
+}
+
+/**
+ * A message's bytes (`StreamEntry.data`), with this content, made when sent: the gateway writes
+ * them straight into the socket's frame batch (`size`, then `writeTo`), so a replayed message is
+ * never kept as bytes of its own; `build` gives them as a Buffer (resume, compression).
+ */
+export class DeferredMessageBytes {
+  private timestamp = ""
+  private contentJson = ""
+  private bytes = -1
+
+  constructor(
+    readonly parts: MessageEventParts,
+    readonly content: string,
+  ) {}
+
+  size(): number {
+    if (this.bytes >= 0) return this.bytes
+    const parts = this.parts
+    this.timestamp = typeof parts.timestamp === "number" ? isoOf(parts.timestamp) : parts.timestamp
+    this.contentJson = this.content === "" ? '""' : JSON.stringify(this.content)
+    const contentBytes = this.content === "" ? 2 : Buffer.byteLength(this.contentJson)
+    const middleBytes =
+      typeof parts.middle === "string" ? Buffer.byteLength(parts.middle) : parts.middle.length
+    const extraBytes = parts.extra === "" ? 0 : Buffer.byteLength(parts.extra)
+    this.bytes =
+      ID.length +
+      parts.id.length +
+      parts.head.length +
+      parts.author.length +
+      (parts.member ? MEMBER.length + parts.member.length : 0) +
+      CONTENT.length +
+      contentBytes +
+      TIMESTAMP.length +
+      this.timestamp.length +
+      middleBytes +
+      parts.type.length +
+      FLAGS.length +
+      extraBytes +
+      parts.tail.length
+    return this.bytes
+  }
+
+  /** Writes the `size()` bytes at `at`; returns the offset after them. */
+  writeTo(out: Buffer, start: number): number {
+    this.size()
+    const parts = this.parts
+    // TypedArray#set: Buffer#copy costs far more per call for fragments this small
+    out.set(ID, start)
+    let at = writeAscii(out, parts.id, start + ID.length)
+    out.set(parts.head, at)
+    at += parts.head.length
+    out.set(parts.author, at)
+    at += parts.author.length
+    if (parts.member) {
+      out.set(MEMBER, at)
+      at += MEMBER.length
+      out.set(parts.member, at)
+      at += parts.member.length
     }
+    out.set(CONTENT, at)
+    at += CONTENT.length
+    if (this.content === "") at = writeAscii(out, '""', at)
+    else at += out.write(this.contentJson, at)
+    out.set(TIMESTAMP, at)
+    at = writeAscii(out, this.timestamp, at + TIMESTAMP.length)
+    if (typeof parts.middle === "string") at += out.write(parts.middle, at)
+    else {
+      out.set(parts.middle, at)
+      at += parts.middle.length
+    }
+    at = writeAscii(out, parts.type, at)
+    out.set(FLAGS, at)
+    at += FLAGS.length
+    if (parts.extra !== "") at += out.write(parts.extra, at)
+    out.set(parts.tail, at)
+    return at + parts.tail.length
   }
-  return out
+
+  build(): Buffer {
+    const out = slabSlice(this.size())
+    this.writeTo(out, 0)
+    return out
+  }
 }
