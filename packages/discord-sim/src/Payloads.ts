@@ -299,16 +299,16 @@ const writeAscii = (out: Buffer, text: string, at: number): number => {
   return at + text.length
 }
 
-const channelHeads = new Map<string, Buffer>()
-/** `","channel_id":"…","guild_id":"…","author":` of a channel */
-const channelHead = (channelId: string, guildId: string | null): Buffer => {
-  const key = `${channelId}/${guildId}`
-  let head = channelHeads.get(key)
+const channelHeads = new WeakMap<Channel, Buffer>()
+/** `","channel_id":"…","guild_id":"…","author":` of a channel (its id and guild never change) */
+const channelHead = (channel: Channel): Buffer => {
+  let head = channelHeads.get(channel)
   if (head === undefined) {
+    const guildId = channel.guildId
     head = ascii(
-      `","channel_id":"${channelId}"${guildId !== null ? `,"guild_id":"${guildId}"` : ""},"author":`,
+      `","channel_id":"${channel.id}"${guildId !== null ? `,"guild_id":"${guildId}"` : ""},"author":`,
     )
-    channelHeads.set(key, head)
+    channelHeads.set(channel, head)
   }
   return head
 }
@@ -350,7 +350,7 @@ export class MessageEventParts {
   ) {
     const guildId = input.channel.guildId
     this.id = input.id
-    this.head = channelHead(input.channel.id, guildId)
+    this.head = channelHead(input.channel)
     this.author = userJsonBytes(input.author)
     this.member = input.member ? memberJsonBytes(world, input.member) : undefined
     this.timestamp = timestamp
@@ -360,11 +360,14 @@ export class MessageEventParts {
         ? PLAIN_MIDDLE
         : `${FIXED.toString("latin1")}${JSON.stringify(input.mentions.map(userJson))}${AFTER_MENTIONS.toString("latin1")}${hasEmbeds ? JSON.stringify(input.embeds) : "[]"}${AFTER_EMBEDS.toString("latin1")}`
     this.type = String(input.type)
-    this.extra = `${input.webhookId !== undefined ? `,"webhook_id":"${input.webhookId}"` : ""}${
-      input.referencedMessageId !== undefined
-        ? `,"message_reference":{"type":0,"message_id":"${input.referencedMessageId}","channel_id":"${input.channel.id}"${guildId !== null ? `,"guild_id":"${guildId}"` : ""}}`
-        : ""
-    }`
+    this.extra =
+      input.webhookId === undefined && input.referencedMessageId === undefined
+        ? ""
+        : `${input.webhookId !== undefined ? `,"webhook_id":"${input.webhookId}"` : ""}${
+            input.referencedMessageId !== undefined
+              ? `,"message_reference":{"type":0,"message_id":"${input.referencedMessageId}","channel_id":"${input.channel.id}"${guildId !== null ? `,"guild_id":"${guildId}"` : ""}}`
+              : ""
+          }`
     this.tail = channelTail(input.channel.type)
   }
 
@@ -374,17 +377,44 @@ export class MessageEventParts {
   }
 }
 
-let isoSecond = Number.NaN
-let isoPrefix = ""
-/** `new Date(millis).toISOString()`, the date part formatted once per second. */
-const isoOf = (millis: number): string => {
-  const second = Math.floor(millis / 1000)
-  if (second !== isoSecond) {
-    isoSecond = second
-    isoPrefix = new Date(second * 1000).toISOString().slice(0, -4)
+/** Times whose ISO text is `YYYY-MM-DDTHH:MM:SS.mmmZ` (24 characters): years 1970 to 9999. */
+const isPlainIsoTime = (millis: number) =>
+  Number.isInteger(millis) && millis >= 0 && millis < 253_402_300_800_000
+
+let isoDay = Number.NaN
+let isoDayPrefix = ""
+/**
+ * Writes `new Date(millis).toISOString()` (a plain ISO time) at `at`, the date formatted once
+ * per day: `toISOString` per message cost more than the rest of the message.
+ */
+const writeIso = (out: Buffer, millis: number, at: number): number => {
+  const day = Math.floor(millis / 86_400_000)
+  if (day !== isoDay) {
+    isoDay = day
+    isoDayPrefix = new Date(day * 86_400_000).toISOString().slice(0, 11)
   }
-  const fraction = millis - second * 1000
-  return `${isoPrefix}${fraction < 10 ? "00" : fraction < 100 ? "0" : ""}${fraction}Z`
+  at = writeAscii(out, isoDayPrefix, at)
+  let rest = millis - day * 86_400_000
+  const hours = Math.floor(rest / 3_600_000)
+  rest -= hours * 3_600_000
+  const minutes = Math.floor(rest / 60_000)
+  rest -= minutes * 60_000
+  const seconds = Math.floor(rest / 1000)
+  const fraction = rest - seconds * 1000
+  out[at++] = 48 + Math.floor(hours / 10)
+  out[at++] = 48 + (hours % 10)
+  out[at++] = 58 // :
+  out[at++] = 48 + Math.floor(minutes / 10)
+  out[at++] = 48 + (minutes % 10)
+  out[at++] = 58
+  out[at++] = 48 + Math.floor(seconds / 10)
+  out[at++] = 48 + (seconds % 10)
+  out[at++] = 46 // .
+  out[at++] = 48 + Math.floor(fraction / 100)
+  out[at++] = 48 + (Math.floor(fraction / 10) % 10)
+  out[at++] = 48 + (fraction % 10)
+  out[at++] = 90 // Z
+  return at
 }
 
 /**
@@ -393,7 +423,8 @@ const isoOf = (millis: number): string => {
  * never kept as bytes of its own; `build` gives them as a Buffer (resume, compression).
  */
 export class DeferredMessageBytes {
-  private timestamp = ""
+  /** epoch milliseconds (a plain ISO time, written digit by digit) or the text */
+  private timestamp: number | string = ""
   private contentJson = ""
   private bytes = -1
 
@@ -405,7 +436,12 @@ export class DeferredMessageBytes {
   size(): number {
     if (this.bytes >= 0) return this.bytes
     const parts = this.parts
-    this.timestamp = typeof parts.timestamp === "number" ? isoOf(parts.timestamp) : parts.timestamp
+    this.timestamp =
+      typeof parts.timestamp === "number"
+        ? isPlainIsoTime(parts.timestamp)
+          ? parts.timestamp
+          : new Date(parts.timestamp).toISOString()
+        : parts.timestamp
     this.contentJson = this.content === "" ? '""' : JSON.stringify(this.content)
     const contentBytes = this.content === "" ? 2 : Buffer.byteLength(this.contentJson)
     const middleBytes =
@@ -420,7 +456,7 @@ export class DeferredMessageBytes {
       CONTENT.length +
       contentBytes +
       TIMESTAMP.length +
-      this.timestamp.length +
+      (typeof this.timestamp === "number" ? 24 : this.timestamp.length) +
       middleBytes +
       parts.type.length +
       FLAGS.length +
@@ -451,7 +487,10 @@ export class DeferredMessageBytes {
     if (this.content === "") at = writeAscii(out, '""', at)
     else at += out.write(this.contentJson, at)
     out.set(TIMESTAMP, at)
-    at = writeAscii(out, this.timestamp, at + TIMESTAMP.length)
+    at =
+      typeof this.timestamp === "number"
+        ? writeIso(out, this.timestamp, at + TIMESTAMP.length)
+        : writeAscii(out, this.timestamp, at + TIMESTAMP.length)
     if (typeof parts.middle === "string") at += out.write(parts.middle, at)
     else {
       out.set(parts.middle, at)
