@@ -33,6 +33,8 @@ const goLine = Effect.async<void>((resume) => {
   lines.on("line", (line) => {
     if (line.trim() !== "go") return
     lines.close()
+    // An open stdin would keep the process alive after its program ends.
+    process.stdin.destroy()
     resume(Effect.void)
   })
 })
@@ -97,5 +99,7 @@ const program = Effect.scoped(
 program.pipe(
   Effect.provide(Live.layer({ stateDirectory, discord: { skipIdentifyThrottle: true } })),
   Effect.provide(Logger.minimumLogLevel(LogLevel.Warning)),
+  // Stopped (layers released): exit, rather than wait for every open handle to close.
+  Effect.tap(() => Effect.sync(() => process.exit(0))),
   NodeRuntime.runMain,
 )

@@ -9,7 +9,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Duration, Effect } from "effect"
+import { Effect } from "effect"
 import * as LocalStack from "../src/LocalStack"
 
 const benchDirectory = fileURLToPath(new URL(".", import.meta.url))
@@ -37,6 +37,9 @@ interface Child {
   /** Resolves with the first match of `pattern` in the child's output (from its start). */
   readonly waitFor: (pattern: RegExp) => Effect.Effect<RegExpExecArray>
 }
+
+/** How long a child may take to stop on SIGTERM before it is killed. */
+const STOP_LIMIT_MILLIS = 30_000
 
 /** A `tsx` child process, stopped with SIGTERM (and awaited) when the scope closes. */
 const child = (script: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
@@ -80,9 +83,14 @@ const child = (script: string, args: ReadonlyArray<string>, env: Record<string, 
     ({ process: process_ }) =>
       Effect.async<void>((resume) => {
         if (process_.exitCode !== null || process_.signalCode !== null) return resume(Effect.void)
-        process_.once("exit", () => resume(Effect.void))
+        // A finalizer cannot be interrupted, so the fallback is a plain timer, not Effect.timeout.
+        const kill = setTimeout(() => process_.kill("SIGKILL"), STOP_LIMIT_MILLIS)
+        process_.once("exit", () => {
+          clearTimeout(kill)
+          resume(Effect.void)
+        })
         process_.kill("SIGTERM")
-      }).pipe(Effect.timeout(Duration.seconds(30)), Effect.ignore),
+      }),
   )
 
 /** Starts the simulator process with `args` (`--generate N` or `--flood N`). */
