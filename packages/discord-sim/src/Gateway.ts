@@ -448,13 +448,18 @@ export const makeGateway = (options: GatewayOptions) => {
 
   const append = (shardId: number, entry: StreamEntry) => {
     const shard = shards[shardId] as Shard
-    shard.entries.push({
-      event: entry.event,
-      data: typeof entry.data === "string" ? Buffer.from(entry.data) : entry.data,
-      blanked: typeof entry.blanked === "string" ? Buffer.from(entry.blanked) : entry.blanked,
-      intent: entry.intent,
-      onFirstSend: entry.onFirstSend,
-    })
+    // an entry without text is kept as given (one object less per replayed message)
+    shard.entries.push(
+      typeof entry.data !== "string" && typeof entry.blanked !== "string"
+        ? (entry as StoredEntry)
+        : {
+            event: entry.event,
+            data: typeof entry.data === "string" ? Buffer.from(entry.data) : entry.data,
+            blanked: typeof entry.blanked === "string" ? Buffer.from(entry.blanked) : entry.blanked,
+            intent: entry.intent,
+            onFirstSend: entry.onFirstSend,
+          },
+    )
     if (shard.owner) schedulePump(shard.owner)
   }
 
