@@ -9,7 +9,6 @@ import type { StreamEntry } from "./Gateway"
 import { Intent } from "./Gateway"
 import {
   channelJson,
-  DeferredMessageBytes,
   MessageEventParts,
   memberJson,
   roleJson,
@@ -178,18 +177,16 @@ export const messageEntry = (
       referencedMessageId: fields.replyToMessageId,
     },
     fields.atMillis ?? timestampMillis(unsafeMake(fields.id)),
+    fields.content,
   )
   const content = fields.content
   // Discord keeps content for the bot's own messages and messages that mention it
   const keepsContent = author.id === world.bot.id || fields.mentionIds.includes(world.bot.id)
-  // built when first sent, and only the variant a session asks for
+  // built when sent, and only the variant a session gets (`blanked` is the same object)
   return {
     event: "MESSAGE_CREATE",
-    data: new DeferredMessageBytes(parts, content),
-    blanked:
-      content !== "" && !keepsContent && channel.guildId !== null
-        ? new DeferredMessageBytes(parts, "")
-        : undefined,
+    data: parts,
+    blanked: content !== "" && !keepsContent && channel.guildId !== null ? parts : undefined,
     intent: channel.guildId === null ? Intent.DirectMessages : Intent.GuildMessages,
     onFirstSend: fields.onFirstSend,
   }

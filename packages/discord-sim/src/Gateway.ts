@@ -56,11 +56,12 @@ const SESSION_ENDING_CLOSES = new Set([4004, 4007, 4009, 4010, 4011, 4012, 4013,
 
 /** Bytes built when first needed (an object, not a closure: one is made per trace message). */
 export interface Deferred {
-  readonly build: () => Buffer
-  /** the length of `build()`'s bytes */
-  readonly size: () => number
-  /** writes `build()`'s bytes at `at`, returns the offset after them */
-  readonly writeTo: (out: Buffer, at: number) => number
+  /** the bytes; `blank`: the variant with message content blanked (when it is `blanked`) */
+  readonly build: (blank: boolean) => Buffer
+  /** the length of `build(blank)`'s bytes */
+  readonly size: (blank: boolean) => number
+  /** writes `build(blank)`'s bytes at `at`, returns the offset after them */
+  readonly writeTo: (out: Buffer, at: number, blank: boolean) => number
 }
 
 export interface StreamEntry {
@@ -189,6 +190,7 @@ interface PendingFrame {
   readonly prefix: Buffer
   readonly seq: number
   readonly data: Buffer | Deferred
+  readonly blank: boolean
 }
 
 const prefixes = new Map<string, Buffer>()
@@ -204,10 +206,14 @@ const MIDDLE = Buffer.from(`,"op":0,"d":`)
 
 /** The payload a session gets for an entry. */
 const payloadOf = (entry: StoredEntry, contentAllowed: boolean): Buffer | Deferred =>
-  !contentAllowed && entry.blanked !== undefined ? entry.blanked : entry.data
+  blankFor(entry, contentAllowed) ? (entry.blanked as Buffer | Deferred) : entry.data
 
-const bytesOf = (payload: Buffer | Deferred): Buffer =>
-  payload instanceof Uint8Array ? payload : payload.build()
+/** The session gets the entry's blanked variant. */
+const blankFor = (entry: StoredEntry, contentAllowed: boolean) =>
+  !contentAllowed && entry.blanked !== undefined
+
+const bytesOf = (payload: Buffer | Deferred, blank: boolean): Buffer =>
+  payload instanceof Uint8Array ? payload : payload.build(blank)
 
 /**
  * Writes text frames (server to client: FIN + opcode 1, no mask) for a batch of dispatches in
@@ -220,9 +226,9 @@ const writeFrames = (socket: Socket, frames: ReadonlyArray<PendingFrame>) => {
   const seqTexts = new Array<string>(frames.length)
   let total = 0
   for (let index = 0; index < frames.length; index++) {
-    const { prefix, seq, data } = frames[index] as PendingFrame
+    const { prefix, seq, data, blank } = frames[index] as PendingFrame
     const seqText = String(seq)
-    const dataSize = data instanceof Uint8Array ? data.length : data.size()
+    const dataSize = data instanceof Uint8Array ? data.length : data.size(blank)
     const size = prefix.length + seqText.length + MIDDLE.length + dataSize + 1
     seqTexts[index] = seqText
     sizes[index] = size
@@ -231,7 +237,7 @@ const writeFrames = (socket: Socket, frames: ReadonlyArray<PendingFrame>) => {
   const out = Buffer.allocUnsafe(total)
   let at = 0
   for (let index = 0; index < frames.length; index++) {
-    const { prefix, data } = frames[index] as PendingFrame
+    const { prefix, data, blank } = frames[index] as PendingFrame
     const size = sizes[index] as number
     out[at++] = 0x81
     if (size < 126) out[at++] = size
@@ -253,14 +259,18 @@ const writeFrames = (socket: Socket, frames: ReadonlyArray<PendingFrame>) => {
     if (data instanceof Uint8Array) {
       out.set(data, at)
       at += data.length
-    } else at = data.writeTo(out, at)
+    } else at = data.writeTo(out, at, blank)
     out[at++] = 0x7d
   }
   socket.write(out)
 }
 
 const streamFrame = (entry: StoredEntry, seq: number, contentAllowed: boolean) =>
-  frame(entry.event, seq, bytesOf(payloadOf(entry, contentAllowed)).toString("utf8"))
+  frame(
+    entry.event,
+    seq,
+    bytesOf(payloadOf(entry, contentAllowed), blankFor(entry, contentAllowed)).toString("utf8"),
+  )
 
 export const makeGateway = (options: GatewayOptions) => {
   const { world, shardCount } = options
@@ -421,8 +431,9 @@ export const makeGateway = (options: GatewayOptions) => {
       session.log.push(index)
       if (batch) {
         const data = payloadOf(entry, contentAllowed)
-        batch.push({ prefix: prefixOf(entry.event), seq, data })
-        batchBytes += (data instanceof Uint8Array ? data.length : data.size()) + 40
+        const blank = blankFor(entry, contentAllowed)
+        batch.push({ prefix: prefixOf(entry.event), seq, data, blank })
+        batchBytes += (data instanceof Uint8Array ? data.length : data.size(blank)) + 40
       } else {
         sendRaw(connection, streamFrame(entry, seq, contentAllowed))
       }

@@ -291,7 +291,7 @@ const EMPTY_LIST = ascii("[]")
  * string then encoding it cost several times more (a test pins the equality).
  */
 export const messageEventBytes = (world: World, input: MessageInput): Buffer =>
-  new MessageEventParts(world, input, input.timestamp).build(input.content)
+  new MessageEventParts(world, input, input.timestamp, input.content).build(false)
 
 /** ASCII text (ids, numbers, timestamps) written byte by byte: cheaper than a native call. */
 const writeAscii = (out: Buffer, text: string, at: number): number => {
@@ -323,59 +323,6 @@ const channelTail = (type: number): Buffer => {
   return tail
 }
 const PLAIN_MIDDLE = Buffer.concat([FIXED, EMPTY_LIST, AFTER_MENTIONS, EMPTY_LIST, AFTER_EMBEDS])
-
-/**
- * What `messageEventBytes` needs, taken now (the author's and member's bytes as they are now),
- * to build the bytes later with the given content: a stream entry builds only the variant a
- * client asks for (with content, or blanked), and only when it is sent. No closures: one object
- * per message. `timestamp` may be the time in epoch milliseconds, formatted when built.
- */
-export class MessageEventParts {
-  readonly id: string
-  readonly head: Buffer
-  readonly author: Buffer
-  readonly member: Buffer | undefined
-  readonly timestamp: string | number
-  /** from `"edited_timestamp"` to `"type":` */
-  readonly middle: Buffer | string
-  readonly type: string
-  /** webhook id and message reference, when present */
-  readonly extra: string
-  readonly tail: Buffer
-
-  constructor(
-    world: World,
-    input: Omit<MessageInput, "content" | "timestamp">,
-    timestamp: string | number,
-  ) {
-    const guildId = input.channel.guildId
-    this.id = input.id
-    this.head = channelHead(input.channel)
-    this.author = userJsonBytes(input.author)
-    this.member = input.member ? memberJsonBytes(world, input.member) : undefined
-    this.timestamp = timestamp
-    const hasEmbeds = input.embeds !== undefined && input.embeds.length > 0
-    this.middle =
-      input.mentions.length === 0 && !hasEmbeds
-        ? PLAIN_MIDDLE
-        : `${FIXED.toString("latin1")}${JSON.stringify(input.mentions.map(userJson))}${AFTER_MENTIONS.toString("latin1")}${hasEmbeds ? JSON.stringify(input.embeds) : "[]"}${AFTER_EMBEDS.toString("latin1")}`
-    this.type = String(input.type)
-    this.extra =
-      input.webhookId === undefined && input.referencedMessageId === undefined
-        ? ""
-        : `${input.webhookId !== undefined ? `,"webhook_id":"${input.webhookId}"` : ""}${
-            input.referencedMessageId !== undefined
-              ? `,"message_reference":{"type":0,"message_id":"${input.referencedMessageId}","channel_id":"${input.channel.id}"${guildId !== null ? `,"guild_id":"${guildId}"` : ""}}`
-              : ""
-          }`
-    this.tail = channelTail(input.channel.type)
-  }
-
-  /** The bytes with this content. */
-  build(content: string): Buffer {
-    return new DeferredMessageBytes(this, content).build()
-  }
-}
 
 /** Times whose ISO text is `YYYY-MM-DDTHH:MM:SS.mmmZ` (24 characters): years 1970 to 9999. */
 const isPlainIsoTime = (millis: number) =>
@@ -418,95 +365,132 @@ const writeIso = (out: Buffer, millis: number, at: number): number => {
 }
 
 /**
- * A message's bytes (`StreamEntry.data`), with this content, made when sent: the gateway writes
- * them straight into the socket's frame batch (`size`, then `writeTo`), so a replayed message is
- * never kept as bytes of its own; `build` gives them as a Buffer (resume, compression).
+ * A MESSAGE_CREATE's bytes made when sent (`StreamEntry.data`, and `blanked` too: the same
+ * object, asked with `blank`): what they need is taken now (the author's and member's bytes as
+ * they are now); the gateway writes them straight into the socket's frame batch (`size`, then
+ * `writeTo`), so a replayed message is never kept as bytes of its own, and only the variant a
+ * session gets is made. `build` gives them as a Buffer (resume, compression). `timestamp` may
+ * be the time in epoch milliseconds.
  */
-export class DeferredMessageBytes {
+export class MessageEventParts {
+  readonly id: string
+  readonly head: Buffer
+  readonly author: Buffer
+  readonly member: Buffer | undefined
   /** epoch milliseconds (a plain ISO time, written digit by digit) or the text */
-  private timestamp: number | string = ""
-  private contentJson = ""
-  private bytes = -1
+  readonly timestamp: string | number
+  /** from `"edited_timestamp"` to `"type":` */
+  readonly middle: Buffer | string
+  readonly type: string
+  /** webhook id and message reference, when present */
+  readonly extra: string
+  readonly tail: Buffer
+  readonly content: string
+  /** the size without the content's JSON */
+  readonly fixedBytes: number
+  private contentJson: string | undefined = undefined
 
   constructor(
-    readonly parts: MessageEventParts,
-    readonly content: string,
-  ) {}
-
-  size(): number {
-    if (this.bytes >= 0) return this.bytes
-    const parts = this.parts
+    world: World,
+    input: Omit<MessageInput, "content" | "timestamp">,
+    timestamp: string | number,
+    content: string,
+  ) {
+    const guildId = input.channel.guildId
+    this.id = input.id
+    this.head = channelHead(input.channel)
+    this.author = userJsonBytes(input.author)
+    this.member = input.member ? memberJsonBytes(world, input.member) : undefined
     this.timestamp =
-      typeof parts.timestamp === "number"
-        ? isPlainIsoTime(parts.timestamp)
-          ? parts.timestamp
-          : new Date(parts.timestamp).toISOString()
-        : parts.timestamp
-    this.contentJson = this.content === "" ? '""' : JSON.stringify(this.content)
-    const contentBytes = this.content === "" ? 2 : Buffer.byteLength(this.contentJson)
-    const middleBytes =
-      typeof parts.middle === "string" ? Buffer.byteLength(parts.middle) : parts.middle.length
-    const extraBytes = parts.extra === "" ? 0 : Buffer.byteLength(parts.extra)
-    this.bytes =
+      typeof timestamp === "number" && !isPlainIsoTime(timestamp)
+        ? new Date(timestamp).toISOString()
+        : timestamp
+    const hasEmbeds = input.embeds !== undefined && input.embeds.length > 0
+    this.middle =
+      input.mentions.length === 0 && !hasEmbeds
+        ? PLAIN_MIDDLE
+        : `${FIXED.toString("latin1")}${JSON.stringify(input.mentions.map(userJson))}${AFTER_MENTIONS.toString("latin1")}${hasEmbeds ? JSON.stringify(input.embeds) : "[]"}${AFTER_EMBEDS.toString("latin1")}`
+    this.type = String(input.type)
+    this.extra =
+      input.webhookId === undefined && input.referencedMessageId === undefined
+        ? ""
+        : `${input.webhookId !== undefined ? `,"webhook_id":"${input.webhookId}"` : ""}${
+            input.referencedMessageId !== undefined
+              ? `,"message_reference":{"type":0,"message_id":"${input.referencedMessageId}","channel_id":"${input.channel.id}"${guildId !== null ? `,"guild_id":"${guildId}"` : ""}}`
+              : ""
+          }`
+    this.tail = channelTail(input.channel.type)
+    this.content = content
+    this.fixedBytes =
       ID.length +
-      parts.id.length +
-      parts.head.length +
-      parts.author.length +
-      (parts.member ? MEMBER.length + parts.member.length : 0) +
+      this.id.length +
+      this.head.length +
+      this.author.length +
+      (this.member ? MEMBER.length + this.member.length : 0) +
       CONTENT.length +
-      contentBytes +
       TIMESTAMP.length +
       (typeof this.timestamp === "number" ? 24 : this.timestamp.length) +
-      middleBytes +
-      parts.type.length +
+      (typeof this.middle === "string" ? Buffer.byteLength(this.middle) : this.middle.length) +
+      this.type.length +
       FLAGS.length +
-      extraBytes +
-      parts.tail.length
-    return this.bytes
+      (this.extra === "" ? 0 : Buffer.byteLength(this.extra)) +
+      this.tail.length
   }
 
-  /** Writes the `size()` bytes at `at`; returns the offset after them. */
-  writeTo(out: Buffer, start: number): number {
-    this.size()
-    const parts = this.parts
+  private contentText(blank: boolean): string {
+    if (blank || this.content === "") return '""'
+    if (this.contentJson === undefined) this.contentJson = JSON.stringify(this.content)
+    return this.contentJson
+  }
+
+  /** The length of the bytes, with the content or `blank`ed. */
+  size(blank: boolean): number {
+    const content = this.contentText(blank)
+    return this.fixedBytes + (content.length === 2 ? 2 : Buffer.byteLength(content))
+  }
+
+  /** Writes the `size(blank)` bytes at `start`; returns the offset after them. */
+  writeTo(out: Buffer, start: number, blank: boolean): number {
     // TypedArray#set: Buffer#copy costs far more per call for fragments this small
     out.set(ID, start)
-    let at = writeAscii(out, parts.id, start + ID.length)
-    out.set(parts.head, at)
-    at += parts.head.length
-    out.set(parts.author, at)
-    at += parts.author.length
-    if (parts.member) {
+    let at = writeAscii(out, this.id, start + ID.length)
+    out.set(this.head, at)
+    at += this.head.length
+    out.set(this.author, at)
+    at += this.author.length
+    if (this.member) {
       out.set(MEMBER, at)
       at += MEMBER.length
-      out.set(parts.member, at)
-      at += parts.member.length
+      out.set(this.member, at)
+      at += this.member.length
     }
     out.set(CONTENT, at)
     at += CONTENT.length
-    if (this.content === "") at = writeAscii(out, '""', at)
-    else at += out.write(this.contentJson, at)
+    const content = this.contentText(blank)
+    if (content.length === 2) at = writeAscii(out, content, at)
+    else at += out.write(content, at)
     out.set(TIMESTAMP, at)
     at =
       typeof this.timestamp === "number"
         ? writeIso(out, this.timestamp, at + TIMESTAMP.length)
         : writeAscii(out, this.timestamp, at + TIMESTAMP.length)
-    if (typeof parts.middle === "string") at += out.write(parts.middle, at)
+    if (typeof this.middle === "string") at += out.write(this.middle, at)
     else {
-      out.set(parts.middle, at)
-      at += parts.middle.length
+      out.set(this.middle, at)
+      at += this.middle.length
     }
-    at = writeAscii(out, parts.type, at)
+    at = writeAscii(out, this.type, at)
     out.set(FLAGS, at)
     at += FLAGS.length
-    if (parts.extra !== "") at += out.write(parts.extra, at)
-    out.set(parts.tail, at)
-    return at + parts.tail.length
+    if (this.extra !== "") at += out.write(this.extra, at)
+    out.set(this.tail, at)
+    return at + this.tail.length
   }
 
-  build(): Buffer {
-    const out = slabSlice(this.size())
-    this.writeTo(out, 0)
+  /** The bytes, with the content or `blank`ed. */
+  build(blank: boolean): Buffer {
+    const out = slabSlice(this.size(blank))
+    this.writeTo(out, 0, blank)
     return out
   }
 }

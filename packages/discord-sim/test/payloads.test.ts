@@ -56,9 +56,9 @@ describe("MESSAGE_CREATE bytes", () => {
     ]
     for (let index = 0; index < 2000; index++) instants.push(Math.floor(Math.random() * 4e12))
     for (const millis of instants) {
-      const text = new MessageEventParts(world, input, millis).build("hi").toString("utf8")
-      const expected = new MessageEventParts(world, input, new Date(millis).toISOString())
-      expect(text).toBe(expected.build("hi").toString("utf8"))
+      const text = new MessageEventParts(world, input, millis, "hi").build(false).toString("utf8")
+      const expected = new MessageEventParts(world, input, new Date(millis).toISOString(), "hi")
+      expect(text).toBe(expected.build(false).toString("utf8"))
       expect(JSON.parse(text).timestamp).toBe(new Date(millis).toISOString())
     }
   })
