@@ -581,6 +581,13 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
                 userId: member.user.id,
                 roleIds: member.roles,
               }),
+            ).pipe(
+              // A member in voice who gains or loses a no-XP role is re-judged from now on.
+              Effect.zipRight(
+                withService(voice, (voice) =>
+                  voice.memberRolesUpdated(member.guild_id, member.user.id, member.roles),
+                ),
+              ),
             ),
           )
         case "GUILD_MEMBER_REMOVE":

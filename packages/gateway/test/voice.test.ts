@@ -123,6 +123,37 @@ describe("voice minutes through simulator, gateway and MariaDB", () => {
   )
 
   it.scopedLive(
+    "a member in voice who is given a no-XP role stops earning from that moment; the others go on",
+    () =>
+      Effect.gen(function* () {
+        const stack = yield* startStack({ world: worldWith(), setup })
+
+        yield* stack.injectAll([
+          join(dave, voiceChannel),
+          join(erin, voiceChannel),
+          join(frank, voiceChannel),
+        ])
+        yield* stack.voice.awaitSettled
+        yield* stack.time.advance(Duration.minutes(3))
+        yield* stack.voice.tickNow
+
+        yield* stack.injectAll([
+          { type: "memberUpdate", guildId, userId: dave, roles: [noXpRole] } as const,
+        ])
+        yield* stack.voice.awaitSettled
+        expect((yield* stack.voice.stats).earning).toBe(2)
+        yield* stack.time.advance(Duration.minutes(4))
+        yield* stack.injectAll([join(dave, null), join(erin, null), join(frank, null)])
+        yield* stack.settle
+
+        const minutes = yield* stack.query(memberColumn("voice_minute_member", guildId))
+        expect(minutes.get(dave)).toBe(3)
+        expect(minutes.get(erin)).toBe(7)
+        expect(minutes.get(frank)).toBe(7)
+      }),
+  )
+
+  it.scopedLive(
     "members in voice are credited every tick without leaving, and the rest on leave; members in voice at connect are tracked from GUILD_CREATE",
     () =>
       Effect.gen(function* () {
