@@ -22,7 +22,7 @@
  * | POST `/_sim/interactions` | RunInteraction | InteractionReply, or 504 on timeout |
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { Effect, Either } from "effect"
+import { Cause, Effect, Exit, Option } from "effect"
 import type { DiscordSim, DropKind, RunInteraction } from "./DiscordSim"
 import type { SimEvent } from "./Events"
 import { parseSpeed } from "./Replay"
@@ -47,12 +47,15 @@ export const makeControl =
     } catch {
       return send(400, { error: "the body is not JSON" })
     }
+    // A bad request body (e.g. an invalid speed) is answered with 400, never a dead simulator.
     const run = <A, E>(effect: Effect.Effect<A, E>, errorStatus = 400) =>
-      void Effect.runPromise(Effect.either(effect)).then((result) =>
-        Either.isRight(result)
-          ? send(200, result.right ?? {})
-          : send(errorStatus, { error: result.left }),
-      )
+      void Effect.runPromise(Effect.exit(effect)).then((exit) => {
+        if (Exit.isSuccess(exit)) return send(200, exit.value ?? {})
+        const failure = Cause.failureOption(exit.cause)
+        if (Option.isSome(failure)) return send(errorStatus, { error: failure.value })
+        const defect = Cause.squash(exit.cause)
+        return send(400, { error: defect instanceof Error ? defect.message : String(defect) })
+      })
     const simulator = sim()
     const key = `${method} ${path}`
     switch (key) {

@@ -210,6 +210,10 @@ describe("the control API drives the simulator over HTTP", () => {
         authorId: plainMember,
       })
       expect(rejected.status).toBe(400)
+      const badSpeed = yield* call<{ error: string }>("POST", "/replay/speed", { speed: -3 })
+      expect(badSpeed.status).toBe(400)
+      expect(badSpeed.body.error).toContain("invalid speed")
+      expect((yield* call("GET", "/status")).status).toBe(200)
 
       const reply = yield* call<InteractionReply>("POST", "/interactions", {
         guildId: guild.id,
