@@ -13,26 +13,47 @@ import { parseSpeed } from "./Replay"
 import { loadTrace, type Trace } from "./Trace"
 import { generateTrace } from "./TraceGenerator"
 
-const { values } = parseArgs({
-  options: {
-    trace: { type: "string" },
-    generate: { type: "string" },
-    seed: { type: "string", default: "1" },
-    guilds: { type: "string" },
-    port: { type: "string" },
-    speed: { type: "string", default: "real" },
-    "discord-shards": { type: "string", default: "1" },
-    token: { type: "string" },
-    "heartbeat-interval": { type: "string" },
-  },
-  strict: true,
-})
+const usage =
+  "usage: pnpm --filter @tally/discord-sim start [--trace FILE|DIR] [--generate N] [--port N] [--speed max|real|N] [--discord-shards N]"
 
-const numberOption = (name: string, text: string | undefined): number | undefined => {
+// Bad command-line input ends with one sentence, never a stack trace.
+const fail = (reason: string): never => {
+  process.stderr.write(`discord-sim: ${reason}\n${usage}\n`)
+  return process.exit(1)
+}
+
+const parsed = (() => {
+  try {
+    return parseArgs({
+      options: {
+        trace: { type: "string" },
+        generate: { type: "string" },
+        seed: { type: "string", default: "1" },
+        guilds: { type: "string" },
+        port: { type: "string" },
+        speed: { type: "string", default: "real" },
+        "discord-shards": { type: "string", default: "1" },
+        token: { type: "string" },
+        "heartbeat-interval": { type: "string" },
+      },
+      strict: true,
+    })
+  } catch (error) {
+    return fail((error as Error).message)
+  }
+})()
+const { values } = parsed
+
+const numberOption = (
+  name: string,
+  text: string | undefined,
+  max = Number.MAX_SAFE_INTEGER,
+): number | undefined => {
   if (text === undefined) return undefined
   const value = Number(text)
-  if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} expects a whole number`)
-  return value
+  return Number.isInteger(value) && value >= 0 && value <= max
+    ? value
+    : fail(`--${name} expects a whole number from 0 to ${max}`)
 }
 
 const program = Effect.gen(function* () {
@@ -46,10 +67,12 @@ const program = Effect.gen(function* () {
       ...(guilds !== undefined ? { guilds } : {}),
     })
   }
-  const speed = parseSpeed(values.speed)
+  const speed = yield* Effect.try(() => parseSpeed(values.speed)).pipe(
+    Effect.orElse(() => Effect.sync(() => fail(`--speed expects max, real or a factor above 0`))),
+  )
   const discordShards = numberOption("discord-shards", values["discord-shards"]) ?? 1
   const sim = yield* DiscordSim.make({
-    port: numberOption("port", values.port),
+    port: numberOption("port", values.port, 65_535),
     token: values.token,
     trace,
     speed,
@@ -73,4 +96,8 @@ const program = Effect.gen(function* () {
   return yield* Effect.never
 })
 
-NodeRuntime.runMain(Effect.scoped(program))
+program.pipe(
+  Effect.scoped,
+  Effect.catchAll((error) => Effect.sync(() => fail(error.message))),
+  NodeRuntime.runMain,
+)
