@@ -28,9 +28,13 @@ const dayKey = (year: number, month: number, day: number): number =>
  * The keys of the periods containing `instantMillis` in `timeZone` (IANA name; throws on an
  * unknown one, so validate settings first) with weeks starting on `weekStartsOn`.
  *
- * Remembers the last answer per zone and week start for one UTC minute: keys cannot change within
- * a minute since 1980 (every zone's offset is a whole number of minutes), and asking `Intl` costs
- * tens of microseconds, which every counted message would pay.
+ * Remembers the last answer per zone and week start for the whole local day it lies in: asking
+ * `Intl` costs microseconds, which every counted message would pay, and a replay of old activity
+ * moves through time far faster than a minute at a time. The day's span in UTC is trusted only when
+ * the zone's offset at both its ends is the offset inside it (so no transition falls within the
+ * day, given that no zone has had two opposite transitions within one day since 1980); otherwise
+ * the answer is kept for one UTC minute (every zone's offset has been a whole number of minutes
+ * since 1980), and before 1980 not at all.
  */
 export const periodKeys = (
   instantMillis: number,
@@ -40,31 +44,58 @@ export const periodKeys = (
   if (instantMillis < WHOLE_MINUTE_OFFSETS_SINCE) {
     return periodKeysUncached(instantMillis, timeZone, weekStartsOn)
   }
-  const minute = Math.floor(instantMillis / MINUTE_MILLIS)
   const cacheKey = `${weekStartsOn}/${timeZone}`
-  const cached = lastMinute.get(cacheKey)
-  if (cached !== undefined && cached.minute === minute) return cached.keys
+  const cached = lastSpan.get(cacheKey)
+  if (cached !== undefined && cached.from <= instantMillis && instantMillis < cached.until) {
+    return cached.keys
+  }
 
-  const keys = periodKeysUncached(instantMillis, timeZone, weekStartsOn)
-  if (lastMinute.size >= MAX_CACHED_ZONES) lastMinute.clear()
-  lastMinute.set(cacheKey, { minute, keys })
+  const zoned = DateTime.unsafeMakeZoned(instantMillis, { timeZone })
+  const keys = keysOf(DateTime.toParts(zoned), weekStartsOn)
+  const offset = DateTime.zonedOffset(zoned)
+  const dayStart = Date.UTC(Math.floor(keys.day / 10_000), (keys.month % 100) - 1, keys.day % 100)
+  const from = dayStart - offset
+  const until = from + DAY_MILLIS
+  const wholeDay = offsetAt(from, timeZone) === offset && offsetAt(until - 1, timeZone) === offset
+  const minute = Math.floor(instantMillis / MINUTE_MILLIS) * MINUTE_MILLIS
+  if (lastSpan.size >= MAX_CACHED_ZONES) lastSpan.clear()
+  lastSpan.set(
+    cacheKey,
+    wholeDay ? { from, until, keys } : { from: minute, until: minute + MINUTE_MILLIS, keys },
+  )
   return keys
 }
 
+const offsetAt = (instantMillis: number, timeZone: string): number =>
+  DateTime.zonedOffset(DateTime.unsafeMakeZoned(instantMillis, { timeZone }))
+
 const MINUTE_MILLIS = 60_000
 const MAX_CACHED_ZONES = 4_096
-// Before the 1970s some zones still kept local mean time with offsets in seconds.
+// Before the 1980s some zones still kept local mean time with offsets in seconds.
 const WHOLE_MINUTE_OFFSETS_SINCE = Date.UTC(1980, 0, 1)
-const lastMinute = new Map<string, { readonly minute: number; readonly keys: PeriodKeys }>()
+/** Per zone and week start: the span of UTC instants the keys hold for. */
+const lastSpan = new Map<
+  string,
+  { readonly from: number; readonly until: number; readonly keys: PeriodKeys }
+>()
 
 /** `periodKeys` computed afresh through Effect's zoned `DateTime`. */
 export const periodKeysUncached = (
   instantMillis: number,
   timeZone: string,
   weekStartsOn: Weekday | number,
-): PeriodKeys => {
-  const local = DateTime.toParts(DateTime.unsafeMakeZoned(instantMillis, { timeZone }))
+): PeriodKeys =>
+  keysOf(DateTime.toParts(DateTime.unsafeMakeZoned(instantMillis, { timeZone })), weekStartsOn)
 
+const keysOf = (
+  local: {
+    readonly year: number
+    readonly month: number
+    readonly day: number
+    readonly weekDay: number
+  },
+  weekStartsOn: Weekday | number,
+): PeriodKeys => {
   // The week's first day is calendar arithmetic on the local date; a UTC date has no DST.
   const daysIntoWeek = (local.weekDay - weekStartsOn + 7) % 7
   const weekStart = DateTime.toPartsUtc(
@@ -72,7 +103,6 @@ export const periodKeysUncached = (
       Date.UTC(local.year, local.month - 1, local.day) - daysIntoWeek * DAY_MILLIS,
     ),
   )
-
   return {
     day: dayKey(local.year, local.month, local.day),
     week: dayKey(weekStart.year, weekStart.month, weekStart.day),

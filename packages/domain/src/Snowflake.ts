@@ -1,6 +1,7 @@
 import { Schema } from "effect"
 
 const MAX_SNOWFLAKE = 2n ** 64n - 1n
+const DIGITS = /^(0|[1-9][0-9]{0,19})$/
 
 /** Discord's epoch (2015-01-01T00:00:00Z) in milliseconds. */
 export const DISCORD_EPOCH = 1_420_070_400_000n
@@ -10,7 +11,7 @@ export const DISCORD_EPOCH = 1_420_070_400_000n
  * a JS number, since ids pass 2^53.
  */
 export const Snowflake = Schema.String.pipe(
-  Schema.pattern(/^(0|[1-9][0-9]{0,19})$/, {
+  Schema.pattern(DIGITS, {
     message: (issue) =>
       `a Discord id is digits without leading zeros, not ${JSON.stringify(issue.actual)}`,
   }),
@@ -21,7 +22,14 @@ export const Snowflake = Schema.String.pipe(
 )
 export type Snowflake = typeof Snowflake.Type
 
-export const isSnowflake = Schema.is(Snowflake)
+/**
+ * `Schema.is(Snowflake)` as a plain check, several times faster: the gateway runs it on every id
+ * of every message. Only a 20-digit id can pass 2^64 - 1, so only those pay for a BigInt.
+ */
+export const isSnowflake = (value: unknown): value is Snowflake =>
+  typeof value === "string" &&
+  DIGITS.test(value) &&
+  (value.length < 20 || BigInt(value) <= MAX_SNOWFLAKE)
 
 /** Unchecked: for ids that are already known to be valid (decoded elsewhere). */
 export const unsafeMake = (text: string): Snowflake => text as Snowflake

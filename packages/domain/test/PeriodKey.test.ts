@@ -105,6 +105,39 @@ describe("a DST day has exactly one rollover", () => {
   })
 })
 
+describe("the memo holds across every 2026 offset change of zones with odd transitions", () => {
+  // Lord Howe moves 30 minutes; Santiago changes at midnight (a day starts at 01:00 or has two
+  // midnights); Havana at 00:00 / 01:00; Chatham is +12:45/+13:45; Casablanca pauses for Ramadan.
+  const oddZones = [
+    "Australia/Lord_Howe",
+    "America/Santiago",
+    "America/Havana",
+    "Pacific/Chatham",
+    "Africa/Casablanca",
+    "Europe/Chisinau",
+    "Asia/Beirut",
+  ]
+  for (const timeZone of oddZones) {
+    it(`${timeZone}: minute by minute from a day before to a day after each change`, () => {
+      const changes: Array<number> = []
+      const formatter = new Intl.DateTimeFormat("en-US", { timeZone, timeZoneName: "longOffset" })
+      const offsetName = (at: number) =>
+        formatter.formatToParts(at).find((part) => part.type === "timeZoneName")?.value
+      for (let at = Date.UTC(2026, 0, 1); at < Date.UTC(2027, 0, 1); at += HOUR) {
+        if (offsetName(at) !== offsetName(at + HOUR)) changes.push(at)
+      }
+      for (const change of changes) {
+        for (let at = change - 30 * HOUR; at < change + 30 * HOUR; at += MINUTE) {
+          expect(periodKeys(at, timeZone, 1), new Date(at).toISOString()).toEqual(
+            periodKeysUncached(at, timeZone, 1),
+          )
+        }
+      }
+      expect(changes.length).toBeGreaterThan(0)
+    })
+  }
+})
+
 describe("period keys: laws over random instants and zones", () => {
   const instant = FastCheck.integer({ min: Date.UTC(2000, 0, 1), max: Date.UTC(2100, 0, 1) })
   const zone = FastCheck.constantFrom(...zones)
@@ -153,6 +186,20 @@ describe("period keys: laws over random instants and zones", () => {
         // Neighbouring instants around minute edges, where a stale memo would show.
         const edge = Math.floor(at / MINUTE) * MINUTE + shift
         for (const instantMillis of [at, edge, edge - 1]) {
+          expect(periodKeys(instantMillis, timeZone, weekStartsOn)).toEqual(
+            periodKeysUncached(instantMillis, timeZone, weekStartsOn),
+          )
+        }
+      }
+    },
+  )
+
+  it.prop(
+    "the per-day memo answers exactly what a fresh computation does, hour by hour through days",
+    [FastCheck.array(FastCheck.tuple(instant, zone, weekStart), { maxLength: 5 })],
+    ([calls]) => {
+      for (const [at, timeZone, weekStartsOn] of calls) {
+        for (let instantMillis = at; instantMillis < at + 50 * HOUR; instantMillis += 37 * MINUTE) {
           expect(periodKeys(instantMillis, timeZone, weekStartsOn)).toEqual(
             periodKeysUncached(instantMillis, timeZone, weekStartsOn),
           )

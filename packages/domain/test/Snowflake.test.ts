@@ -29,6 +29,25 @@ describe("snowflakes are unsigned 64-bit decimal strings", () => {
   it("more than 20 digits are rejected", () => {
     expect(isSnowflake("100000000000000000000")).toBe(false)
   })
+
+  it("the plain check answers as the schema does", () => {
+    const schemaIs = Schema.is(Snowflake)
+    const digitStrings = FastCheck.stringMatching(/^[0-9]{1,21}$/)
+    const near2to64 = FastCheck.bigInt({ min: 2n ** 64n - 1000n, max: 2n ** 64n + 1000n })
+    FastCheck.assert(
+      FastCheck.property(
+        FastCheck.oneof(
+          digitStrings,
+          near2to64.map(String),
+          FastCheck.string(),
+          FastCheck.integer(),
+          FastCheck.constant(null),
+        ),
+        (value) => isSnowflake(value) === schemaIs(value),
+      ),
+      { numRuns: 2_000 },
+    )
+  })
 })
 
 describe("a snowflake encodes its creation instant", () => {
