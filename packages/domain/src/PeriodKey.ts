@@ -28,9 +28,10 @@ const dayKey = (year: number, month: number, day: number): number =>
  * The keys of the periods containing `instantMillis` in `timeZone` (IANA name; throws on an
  * unknown one, so validate settings first) with weeks starting on `weekStartsOn`.
  *
- * Remembers the last answer per zone and week start for the whole local day it lies in: asking
- * `Intl` costs microseconds, which every counted message would pay, and a replay of old activity
- * moves through time far faster than a minute at a time. The day's span in UTC is trusted only when
+ * Remembers answers per zone and week start, each for the whole local day it lies in (up to
+ * 4,096 days, then it starts afresh): asking `Intl` costs microseconds, which every counted
+ * message would pay, and a replay of old activity jumps between days far more often than live
+ * traffic (guilds replayed side by side, members' events that waited for their totals). The day's span in UTC is trusted only when
  * the zone's offset at both its ends is the offset inside it (so no transition falls within the
  * day, given that no zone has had two opposite transitions within one day since 1980); otherwise
  * the answer is kept for one UTC minute (every zone's offset has been a whole number of minutes
@@ -45,9 +46,17 @@ export const periodKeys = (
     return periodKeysUncached(instantMillis, timeZone, weekStartsOn)
   }
   const cacheKey = `${weekStartsOn}/${timeZone}`
-  const cached = lastSpan.get(cacheKey)
-  if (cached !== undefined && cached.from <= instantMillis && instantMillis < cached.until) {
-    return cached.keys
+  let spans = knownSpans.get(cacheKey)
+  if (spans === undefined) {
+    if (knownSpans.size >= MAX_CACHED_ZONES) knownSpans.clear()
+    spans = new Map()
+    knownSpans.set(cacheKey, spans)
+  }
+  const near = spans.get(Math.floor(instantMillis / DAY_MILLIS))
+  if (near !== undefined) {
+    for (const span of near) {
+      if (span.from <= instantMillis && instantMillis < span.until) return span.keys
+    }
   }
 
   const zoned = DateTime.unsafeMakeZoned(instantMillis, { timeZone })
@@ -58,11 +67,16 @@ export const periodKeys = (
   const until = from + DAY_MILLIS
   const wholeDay = offsetAt(from, timeZone) === offset && offsetAt(until - 1, timeZone) === offset
   const minute = Math.floor(instantMillis / MINUTE_MILLIS) * MINUTE_MILLIS
-  if (lastSpan.size >= MAX_CACHED_ZONES) lastSpan.clear()
-  lastSpan.set(
-    cacheKey,
-    wholeDay ? { from, until, keys } : { from: minute, until: minute + MINUTE_MILLIS, keys },
-  )
+  const span = wholeDay
+    ? { from, until, keys }
+    : { from: minute, until: minute + MINUTE_MILLIS, keys }
+  if (spans.size >= MAX_DAYS_PER_ZONE) spans.clear()
+  // Filed under every UTC day it touches, so a lookup reads one short list.
+  for (let day = Math.floor(span.from / DAY_MILLIS); day * DAY_MILLIS < span.until; day++) {
+    const list = spans.get(day)
+    if (list === undefined) spans.set(day, [span])
+    else list.push(span)
+  }
   return keys
 }
 
@@ -73,11 +87,14 @@ const MINUTE_MILLIS = 60_000
 const MAX_CACHED_ZONES = 4_096
 // Before the 1980s some zones still kept local mean time with offsets in seconds.
 const WHOLE_MINUTE_OFFSETS_SINCE = Date.UTC(1980, 0, 1)
-/** Per zone and week start: the span of UTC instants the keys hold for. */
-const lastSpan = new Map<
-  string,
-  { readonly from: number; readonly until: number; readonly keys: PeriodKeys }
->()
+const MAX_DAYS_PER_ZONE = 4_096
+interface Span {
+  readonly from: number
+  readonly until: number
+  readonly keys: PeriodKeys
+}
+/** Per zone and week start, per UTC day number: spans of UTC instants and the keys they hold for. */
+const knownSpans = new Map<string, Map<number, Array<Span>>>()
 
 /** `periodKeys` computed afresh through Effect's zoned `DateTime`. */
 export const periodKeysUncached = (

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck } from "effect"
 import type { ActivityDelta as Delta, DeltaKind } from "../src/ActivityDelta"
-import { key, make, merge, mergeAll } from "../src/ActivityDelta"
+import { key, make, merge, mergeAll, mergeInto, mutableCopy } from "../src/ActivityDelta"
 import { unsafeMake } from "../src/Snowflake"
 
 const guildId = unsafeMake("100000000000000001")
@@ -147,4 +147,27 @@ describe("activity deltas: mergeAll", () => {
       expect(mergeAll(shuffled)).toEqual(mergeAll(deltas))
     },
   )
+})
+
+describe("activity deltas: mergeInto", () => {
+  it.prop(
+    "merging in place equals merge, and leaves the merged-in delta alone",
+    [sameIdentity, FastCheck.array(sameIdentity, { maxLength: 6 })],
+    ([first, rest]) => {
+      const target = mutableCopy(first)
+      const before = structuredClone(rest)
+      for (const delta of rest) mergeInto(target, delta)
+      expect(target).toEqual(rest.reduce(merge, first))
+      expect(rest).toEqual(before)
+    },
+  )
+
+  it("a copy shares nothing with its source", () => {
+    const source = make({ kind: "xp", guildId, userId, amount: 2, keys })
+    const copy = mutableCopy(source)
+    mergeInto(copy, source)
+    expect(source.alltime).toBe(2)
+    expect(source.day.amount).toBe(2)
+    expect(copy.day.amount).toBe(4)
+  })
 })

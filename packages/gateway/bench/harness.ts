@@ -47,7 +47,17 @@ const child = (script: string, args: ReadonlyArray<string>, env: Record<string, 
     Effect.sync((): Child => {
       const process_ = spawn(
         process.execPath,
-        ["--import", "tsx", Path.join(benchDirectory, script), ...args],
+        [
+          ...(script === "gatewayProcess.ts" && process.env.TALLY_BENCH_CPU_PROF
+            ? ["--cpu-prof", "--cpu-prof-dir", process.env.TALLY_BENCH_CPU_PROF]
+            : []),
+          "--import",
+          "tsx",
+          script === "gatewayProcess.ts" && process.env.TALLY_BENCH_GATEWAY_BUNDLE
+            ? process.env.TALLY_BENCH_GATEWAY_BUNDLE
+            : Path.join(benchDirectory, script),
+          ...args,
+        ],
         {
           cwd: Path.join(benchDirectory, ".."),
           env: { ...process.env, ...env },

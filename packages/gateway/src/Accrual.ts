@@ -50,10 +50,24 @@ export class Accrual extends Context.Tag("@tally/gateway/Accrual")<
     readonly accrue: (input: AccrualInput) => Effect.Effect<Totals>
     /** Accrues only if the member's total is loaded already; None (nothing changed) otherwise. */
     readonly accrueIfLoaded: (input: AccrualInput) => Effect.Effect<Option.Option<Totals>>
+    /**
+     * Runs `f` as one atomic step on the DB shard's buffer (see `ActivityBuffer.transact`); inside
+     * it, `accrue` works like `accrueIfLoaded` (undefined: not loaded, nothing changed) for inputs
+     * of that DB shard. Level changes are published once `f` is done.
+     */
+    readonly transact: <A>(
+      dbShardId: number,
+      f: (accrue: (input: AccrualInput) => Totals | undefined) => A,
+    ) => Effect.Effect<A>
     readonly ensureLoaded: (
       dbShardId: number,
       guildId: Snowflake,
       userId: Snowflake,
+    ) => Effect.Effect<void>
+    readonly ensureAllLoaded: (
+      dbShardId: number,
+      guildId: Snowflake,
+      userIds: Iterable<Snowflake>,
     ) => Effect.Effect<void>
     readonly levelChanges: PubSub.PubSub<LevelChange>
   }
@@ -72,13 +86,14 @@ export const make = Effect.gen(function* () {
   const totals = yield* MemberTotals
   const levelChanges = yield* PubSub.unbounded<LevelChange>()
 
-  const publish = (input: AccrualInput, result: Totals) => {
+  /** The level change an accrual made, if any. */
+  const levelChange = (input: AccrualInput, result: Totals): LevelChange | undefined => {
     const levelFactor = input.settings.levelFactor
     const oldLevel = LevelCurve.level(result.oldTotal, levelFactor)
     const newLevel = LevelCurve.level(result.newTotal, levelFactor)
     return oldLevel === newLevel
-      ? Effect.void
-      : PubSub.publish(levelChanges, {
+      ? undefined
+      : {
           dbShardId: input.dbShardId,
           guildId: input.guildId,
           userId: input.userId,
@@ -89,17 +104,34 @@ export const make = Effect.gen(function* () {
           levelFactor,
           noticeChannelId: input.noticeChannelId ?? null,
           at: input.at,
-        })
+        }
   }
 
+  const transact = <A>(
+    dbShardId: number,
+    f: (accrue: (input: AccrualInput) => Totals | undefined) => A,
+  ): Effect.Effect<A> =>
+    Effect.suspend(() => {
+      const changes: Array<LevelChange> = []
+      return buffer
+        .transact(dbShardId, (step) =>
+          f((input) => {
+            const result = step.accrue(input.guildId, input.userId, deltasOf(input), input.award.xp)
+            if (result === undefined) return undefined
+            const change = levelChange(input, result)
+            if (change !== undefined) changes.push(change)
+            return result
+          }),
+        )
+        .pipe(
+          Effect.tap(() =>
+            changes.length === 0 ? Effect.void : PubSub.publishAll(levelChanges, changes),
+          ),
+        )
+    })
+
   const accrueIfLoaded = (input: AccrualInput) =>
-    buffer
-      .accrue(input.dbShardId, input.guildId, input.userId, deltasOf(input), input.award.xp)
-      .pipe(
-        Effect.tap(
-          Option.match({ onNone: () => Effect.void, onSome: (result) => publish(input, result) }),
-        ),
-      )
+    transact(input.dbShardId, (accrue) => Option.fromNullable(accrue(input)))
 
   const accrue = (input: AccrualInput): Effect.Effect<Totals> =>
     Effect.flatMap(accrueIfLoaded(input), (result) =>
@@ -116,7 +148,9 @@ export const make = Effect.gen(function* () {
   return {
     accrue,
     accrueIfLoaded,
+    transact,
     ensureLoaded: totals.ensureLoaded,
+    ensureAllLoaded: totals.ensureAllLoaded,
     levelChanges,
   } satisfies Context.Tag.Service<Accrual>
 })

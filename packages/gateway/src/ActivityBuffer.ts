@@ -19,7 +19,8 @@ import { Clock, Context, Effect, Layer, Option, Queue, Ref } from "effect"
  * `deltas` map is replaced, never touched again.
  */
 export interface ShardBuffer {
-  readonly deltas: Map<string, ActivityDelta.ActivityDelta>
+  /** Owned by the buffer and merged into in place until swapped out. */
+  readonly deltas: Map<string, ActivityDelta.MutableDelta>
   /** When the oldest delta still in `deltas` was accrued (epoch ms), or null when empty. */
   readonly oldestAt: number | null
   /** All-time XP per member (`guildId/userId`): the DB's value at load plus everything since. */
@@ -31,6 +32,20 @@ export interface ShardBuffer {
 export interface Totals {
   readonly oldTotal: number
   readonly newTotal: number
+}
+
+/** What a `transact` step may do to one DB shard's buffer, synchronously, any number of times. */
+export interface ShardStep {
+  /**
+   * Merges `deltas` and adds `xp` to the member's total; undefined (and nothing changed) when the
+   * member's total is not loaded yet.
+   */
+  readonly accrue: (
+    guildId: Snowflake,
+    userId: Snowflake,
+    deltas: ReadonlyArray<ActivityDelta.ActivityDelta>,
+    xp: number,
+  ) => Totals | undefined
 }
 
 /** What one swap takes out of a buffer. */
@@ -55,6 +70,11 @@ export class ActivityBuffer extends Context.Tag("@tally/gateway/ActivityBuffer")
       deltas: ReadonlyArray<ActivityDelta.ActivityDelta>,
       xp: number,
     ) => Effect.Effect<Option.Option<Totals>>
+    /**
+     * Runs `f` as ONE atomic step on the DB shard's buffer: a batch of events accrues at the cost
+     * of one `Ref` update. `f` must be synchronous and must not keep `step` beyond its call.
+     */
+    readonly transact: <A>(dbShardId: number, f: (step: ShardStep) => A) => Effect.Effect<A>
     readonly hasTotal: (
       dbShardId: number,
       guildId: Snowflake,
@@ -65,6 +85,12 @@ export class ActivityBuffer extends Context.Tag("@tally/gateway/ActivityBuffer")
       guildId: Snowflake,
       userId: Snowflake,
     ) => Effect.Effect<Option.Option<number>>
+    /** Of `userIds`, those whose total is not loaded yet (each once), in one read. */
+    readonly missingTotals: (
+      dbShardId: number,
+      guildId: Snowflake,
+      userIds: Iterable<Snowflake>,
+    ) => Effect.Effect<ReadonlyArray<Snowflake>>
     /** Installs loaded totals; a total already present is kept (it is newer than any load). */
     readonly installTotals: (
       dbShardId: number,
@@ -103,6 +129,40 @@ export const make = (options: Options = {}) =>
       return buffer
     }
 
+    const transact = <A>(dbShardId: number, f: (step: ShardStep) => A): Effect.Effect<A> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Ref.modify(bufferOf(dbShardId), (state): [readonly [A, number], ShardBuffer] => {
+          let accrued = false
+          const step: ShardStep = {
+            accrue: (guildId, userId, deltas, xp) => {
+              const key = memberKey(guildId, userId)
+              const oldTotal = state.totals.get(key)
+              if (oldTotal === undefined) return undefined
+              for (const delta of deltas) {
+                const deltaKey = ActivityDelta.key(delta)
+                const buffered = state.deltas.get(deltaKey)
+                if (buffered === undefined) {
+                  state.deltas.set(deltaKey, ActivityDelta.mutableCopy(delta))
+                } else {
+                  ActivityDelta.mergeInto(buffered, delta)
+                }
+              }
+              if (deltas.length > 0) accrued = true
+              const newTotal = oldTotal + xp
+              state.totals.set(key, newTotal)
+              return { oldTotal, newTotal }
+            },
+          }
+          const result = f(step)
+          const next = state.oldestAt === null && accrued ? { ...state, oldestAt: now } : state
+          return [[result, state.deltas.size], next]
+        }),
+      ).pipe(
+        Effect.flatMap(([result, rows]) =>
+          rows >= fullAt ? Effect.as(Queue.offer(full, dbShardId), result) : Effect.succeed(result),
+        ),
+      )
+
     const accrue = (
       dbShardId: number,
       guildId: Snowflake,
@@ -110,38 +170,21 @@ export const make = (options: Options = {}) =>
       deltas: ReadonlyArray<ActivityDelta.ActivityDelta>,
       xp: number,
     ) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Ref.modify(
-          bufferOf(dbShardId),
-          (state): [readonly [Option.Option<Totals>, number], ShardBuffer] => {
-            const key = memberKey(guildId, userId)
-            const oldTotal = state.totals.get(key)
-            if (oldTotal === undefined) return [[Option.none(), state.deltas.size], state]
-            for (const delta of deltas) {
-              const deltaKey = ActivityDelta.key(delta)
-              const buffered = state.deltas.get(deltaKey)
-              state.deltas.set(
-                deltaKey,
-                buffered === undefined ? delta : ActivityDelta.merge(buffered, delta),
-              )
-            }
-            const newTotal = oldTotal + xp
-            state.totals.set(key, newTotal)
-            const next =
-              state.oldestAt === null && deltas.length > 0 ? { ...state, oldestAt: now } : state
-            return [[Option.some({ oldTotal, newTotal }), state.deltas.size], next]
-          },
-        ),
-      ).pipe(
-        Effect.flatMap(([result, rows]) =>
-          rows >= fullAt ? Effect.as(Queue.offer(full, dbShardId), result) : Effect.succeed(result),
-        ),
-      )
+      transact(dbShardId, (step) => Option.fromNullable(step.accrue(guildId, userId, deltas, xp)))
 
     const totalOf = (dbShardId: number, guildId: Snowflake, userId: Snowflake) =>
       Effect.map(Ref.get(bufferOf(dbShardId)), (state) =>
         Option.fromNullable(state.totals.get(memberKey(guildId, userId))),
       )
+
+    const missingTotals = (dbShardId: number, guildId: Snowflake, userIds: Iterable<Snowflake>) =>
+      Effect.map(Ref.get(bufferOf(dbShardId)), (state) => {
+        const missing = new Set<Snowflake>()
+        for (const userId of userIds) {
+          if (!state.totals.has(memberKey(guildId, userId))) missing.add(userId)
+        }
+        return [...missing]
+      })
 
     const hasTotal = (dbShardId: number, guildId: Snowflake, userId: Snowflake) =>
       Effect.map(totalOf(dbShardId, guildId, userId), Option.isSome)
@@ -182,7 +225,9 @@ export const make = (options: Options = {}) =>
 
     return {
       accrue,
+      transact,
       hasTotal,
+      missingTotals,
       totalOf,
       installTotals,
       swap,

@@ -8,8 +8,20 @@ import {
   Snowflake as SnowflakeSchema,
   timestampMillis,
 } from "@tally/domain/Snowflake"
-import { Cause, Clock, Context, Duration, Effect, FiberMap, Layer, Option, Schema } from "effect"
-import { Accrual } from "./Accrual"
+import {
+  Cause,
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  FiberMap,
+  FiberSet,
+  Layer,
+  Option,
+  Schema,
+} from "effect"
+import { Accrual, type AccrualInput } from "./Accrual"
+import type { Totals } from "./ActivityBuffer"
 import { GuildContext, type GuildContextData } from "./GuildContext"
 import * as Metrics from "./Metrics"
 import { SeenMessages } from "./SeenMessages"
@@ -44,6 +56,12 @@ export class Counter extends Context.Tag("@tally/gateway/Counter")<
      * route/settings or its author's total; replayed message ids count once.
      */
     readonly countMessage: (event: MessageEvent) => Effect.Effect<void>
+    /**
+     * `countMessage` for many events at once, in their order: the events of a guild whose context
+     * is known are decided and accrued in one buffer step per DB shard, and the metrics are
+     * updated once. The dispatch loop hands its messages over this way.
+     */
+    readonly countMessages: (events: ReadonlyArray<MessageEvent>) => Effect.Effect<void>
     readonly forgetGuild: (guildId: Snowflake) => Effect.Effect<void>
     /** Also deletes the role's settings row on the guild's DB shard. */
     readonly roleDeleted: (guildId: Snowflake, roleId: Snowflake) => Effect.Effect<void>
@@ -93,14 +111,52 @@ export interface Options {
   readonly maxWaitForRoom?: Duration.DurationInput
 }
 
-/** The events of one guild that wait for its context or for an author's total, in order. */
-interface Lane {
-  readonly events: Array<MessageEvent>
+/**
+ * What one guild has waiting. While its context (route, settings) is unknown every new event joins
+ * `lane`, in order. An event whose author's total is not loaded yet waits under its author, and
+ * so do the author's later events: one new member never holds back the rest of the guild, and
+ * each member's events still count in their order (all that cooldowns, last channels and level-ups
+ * depend on).
+ */
+interface GuildQueue {
+  readonly lane: Array<MessageEvent>
+  readonly parked: Map<Snowflake, Array<MessageEvent>>
+  parkedCount: number
   draining: boolean
   dropped: number
 }
 
 type Step = "done" | "needsTotal"
+
+/** What a batch did, applied to the metrics once at its end. */
+interface Tally {
+  counted: number
+  readonly skipped: Map<string, number>
+}
+
+/** The effects one synchronous pass over events leaves to run after it. */
+interface Batch {
+  readonly tally: Tally
+  waitingChange: number
+  readonly lanesToDrain: Set<Snowflake>
+  /** Authors to load, per guild, with the guild's DB shard. */
+  readonly toLoad: Map<Snowflake, { readonly dbShardId: number; readonly authors: Set<Snowflake> }>
+  /** Events that met a full queue: they go through `enqueue` (wait or drop), in order. */
+  readonly overflow: Array<MessageEvent>
+  readonly overflowGuilds: Set<Snowflake>
+}
+
+const newBatch = (): Batch => ({
+  tally: { counted: 0, skipped: new Map() },
+  waitingChange: 0,
+  lanesToDrain: new Set(),
+  toLoad: new Map(),
+  overflow: [],
+  overflowGuilds: new Set(),
+})
+
+/** Events one buffer step of a lane's drain takes at most, so other fibers get their turn. */
+const DRAIN_STEP = 1_024
 
 export const make = (options: Options = {}) =>
   Effect.gen(function* () {
@@ -111,10 +167,10 @@ export const make = (options: Options = {}) =>
 
     const capacity = options.queueCapacity ?? 10_000
     const maxWaitForRoom = Duration.toMillis(options.maxWaitForRoom ?? Duration.seconds(30))
-    const prefetchLimit = 5_000
 
-    const lanes = new Map<string, Lane>()
+    const queues = new Map<Snowflake, GuildQueue>()
     const drainers = yield* FiberMap.make<string>()
+    const loaders = yield* FiberSet.make()
     /** When each member's last counted message was sent, per guild. */
     // TODO: these two maps keep one entry per member who wrote since start (dropped only with the
     // guild) — remove when they are evicted after the longest cooldown (120 s) of inactivity.
@@ -130,89 +186,265 @@ export const make = (options: Options = {}) =>
         return Metrics.messagesWaiting(Effect.succeed(waiting))
       })
 
+    const record = (tally: Tally) =>
+      Effect.suspend(() => {
+        const updates: Array<Effect.Effect<number>> = []
+        if (tally.counted > 0) updates.push(Metrics.messagesCounted(Effect.succeed(tally.counted)))
+        for (const [reason, count] of tally.skipped) {
+          updates.push(Metrics.messagesSkipped(reason)(Effect.succeed(count)))
+        }
+        return Effect.all(updates, { discard: true })
+      })
+
+    const skipped = (tally: Tally, reason: string) => {
+      tally.skipped.set(reason, (tally.skipped.get(reason) ?? 0) + 1)
+    }
+
     /**
-     * Decides and accrues one event, all at once: nothing is half-done if the caller is
-     * interrupted. `needsTotal`: counted, but the author's total must be loaded first (nothing
+     * Decides and accrues one event, synchronously, inside a buffer step of the guild's DB shard
+     * (`accrue`). `needsTotal`: counted, but the author's total must be loaded first (nothing
      * changed).
      */
-    const step = (event: MessageEvent, context: GuildContextData): Effect.Effect<Step> =>
-      Effect.gen(function* () {
-        if (yield* seen.isSeen(event.discordShardId, event.messageId)) {
-          yield* Metrics.messagesSkipped("Duplicate")(Effect.succeed(1))
-          return "done" as const
-        }
-        const sentAt = timestampMillis(event.messageId)
-        const members = lastCounted.get(event.guildId)
-        const last = members?.get(event.authorId) ?? null
-        const award = Award.textMessage(context, { ...event, sentAt, lastCountedAt: last })
-        if (
-          award._tag === "Counted" ||
-          (award.reason._tag !== "BotAuthor" && award.reason._tag !== "SystemMessage")
-        ) {
-          const channels = lastChannel.get(event.guildId)
-          if (channels === undefined) {
-            lastChannel.set(event.guildId, new Map([[event.authorId, event.channelId]]))
-          } else {
-            channels.set(event.authorId, event.channelId)
-          }
-        }
-        if (award._tag === "Skipped") {
-          yield* seen.markSeen(event.discordShardId, event.messageId)
-          yield* Metrics.messagesSkipped(award.reason._tag)(Effect.succeed(1))
-          return "done" as const
-        }
-        const accrued = yield* accrual.accrueIfLoaded({
-          dbShardId: context.dbShardId,
-          guildId: event.guildId,
-          userId: event.authorId,
-          award,
-          at: sentAt,
-          settings: context.settings,
-          noticeChannelId: event.channelId,
-        })
-        if (Option.isNone(accrued)) return "needsTotal" as const
-        yield* seen.markSeen(event.discordShardId, event.messageId)
-        if (members === undefined) {
-          lastCounted.set(event.guildId, new Map([[event.authorId, sentAt]]))
+    const step = (
+      event: MessageEvent,
+      context: GuildContextData,
+      accrue: (input: AccrualInput) => Totals | undefined,
+      tally: Tally,
+    ): Step => {
+      if (seen.unsafeIsSeen(event.discordShardId, event.messageId)) {
+        skipped(tally, "Duplicate")
+        return "done"
+      }
+      const sentAt = timestampMillis(event.messageId)
+      const members = lastCounted.get(event.guildId)
+      const last = members?.get(event.authorId) ?? null
+      // Spelled out: a spread of the event made an object of a new shape per message, and every
+      // read of it in the award's checks went the slow way.
+      const award = Award.textMessage(context, {
+        messageType: event.messageType,
+        channelId: event.channelId,
+        channelType: event.channelType,
+        parentId: event.parentId,
+        categoryId: event.categoryId,
+        authorBot: event.authorBot,
+        memberRoleIds: event.memberRoleIds,
+        sentAt,
+        lastCountedAt: last,
+      })
+      if (
+        award._tag === "Counted" ||
+        (award.reason._tag !== "BotAuthor" && award.reason._tag !== "SystemMessage")
+      ) {
+        const channels = lastChannel.get(event.guildId)
+        if (channels === undefined) {
+          lastChannel.set(event.guildId, new Map([[event.authorId, event.channelId]]))
         } else {
-          members.set(event.authorId, Math.max(last ?? sentAt, sentAt))
+          channels.set(event.authorId, event.channelId)
         }
-        yield* Metrics.messagesCounted(Effect.succeed(1))
-        return "done" as const
-      }).pipe(Effect.uninterruptible)
+      }
+      if (award._tag === "Skipped") {
+        seen.unsafeMarkSeen(event.discordShardId, event.messageId)
+        skipped(tally, award.reason._tag)
+        return "done"
+      }
+      const accrued = accrue({
+        dbShardId: context.dbShardId,
+        guildId: event.guildId,
+        userId: event.authorId,
+        award,
+        at: sentAt,
+        settings: context.settings,
+        noticeChannelId: event.channelId,
+      })
+      if (accrued === undefined) return "needsTotal"
+      seen.unsafeMarkSeen(event.discordShardId, event.messageId)
+      if (members === undefined) {
+        lastCounted.set(event.guildId, new Map([[event.authorId, sentAt]]))
+      } else {
+        members.set(event.authorId, Math.max(last ?? sentAt, sentAt))
+      }
+      tally.counted += 1
+      return "done"
+    }
 
-    /** Works through one guild's waiting events, in order, until none is left. */
-    const drain = (guildId: Snowflake, lane: Lane): Effect.Effect<void> =>
+    const queueOf = (guildId: Snowflake): GuildQueue => {
+      let queue = queues.get(guildId)
+      if (queue === undefined) {
+        queue = { lane: [], parked: new Map(), parkedCount: 0, draining: false, dropped: 0 }
+        queues.set(guildId, queue)
+      }
+      return queue
+    }
+
+    const sizeOf = (queue: GuildQueue) => queue.lane.length + queue.parkedCount
+
+    /** Forgets a guild's queue once nothing waits in it and nothing works on it. */
+    const tidy = (guildId: Snowflake) => {
+      const queue = queues.get(guildId)
+      if (queue !== undefined && sizeOf(queue) === 0 && !queue.draining) queues.delete(guildId)
+    }
+
+    /** Whether the guild's full queue turns the event away (into `batch.overflow`). */
+    const overflows = (event: MessageEvent, queue: GuildQueue, batch: Batch): boolean => {
+      if (!batch.overflowGuilds.has(event.guildId) && sizeOf(queue) < capacity) return false
+      batch.overflowGuilds.add(event.guildId)
+      batch.overflow.push(event)
+      return true
+    }
+
+    const toLane = (event: MessageEvent, batch: Batch) => {
+      const queue = queueOf(event.guildId)
+      if (overflows(event, queue, batch)) return
+      queue.lane.push(event)
+      batch.waitingChange += 1
+      batch.lanesToDrain.add(event.guildId)
+    }
+
+    /** Puts an event under its author; `counted`: it already counts as waiting (moved). */
+    const park = (event: MessageEvent, dbShardId: number, batch: Batch, counted: boolean) => {
+      const queue = queueOf(event.guildId)
+      if (!counted && overflows(event, queue, batch)) return
+      const parked = queue.parked.get(event.authorId)
+      if (parked !== undefined) {
+        parked.push(event)
+      } else {
+        queue.parked.set(event.authorId, [event])
+        const load = batch.toLoad.get(event.guildId)
+        if (load === undefined) {
+          batch.toLoad.set(event.guildId, { dbShardId, authors: new Set([event.authorId]) })
+        } else {
+          load.authors.add(event.authorId)
+        }
+      }
+      queue.parkedCount += 1
+      if (!counted) batch.waitingChange += 1
+    }
+
+    /**
+     * Counts an event whose guild's context is known, inside a buffer step: behind its guild's
+     * lane or its author's earlier events if any wait, else now (or parked, if its author's total
+     * is not loaded). `fromQueue`: the event comes out of the guild's queue (it already counts as
+     * waiting, and is older than anything in the lane).
+     */
+    const place = (
+      event: MessageEvent,
+      context: GuildContextData,
+      accrue: (input: AccrualInput) => Totals | undefined,
+      batch: Batch,
+      fromQueue: boolean,
+    ) => {
+      const queue = queues.get(event.guildId)
+      if (queue !== undefined) {
+        if (!fromQueue && (queue.lane.length > 0 || batch.overflowGuilds.has(event.guildId))) {
+          return toLane(event, batch)
+        }
+        if (queue.parked.has(event.authorId))
+          return park(event, context.dbShardId, batch, fromQueue)
+      }
+      if (step(event, context, accrue, batch.tally) === "needsTotal") {
+        park(event, context.dbShardId, batch, fromQueue)
+      } else if (fromQueue) {
+        batch.waitingChange -= 1
+      }
+    }
+
+    /** What a pass leaves that must happen with it: metrics and the waiting count. */
+    const settle = (batch: Batch): Effect.Effect<void> =>
+      // Suspended: the pass fills the batch after this effect is built.
+      Effect.suspend(() => Effect.zipRight(record(batch.tally), setWaiting(batch.waitingChange)))
+
+    /**
+     * What a pass leaves to start after it (interruptibly, so that the fibers it forks stay
+     * interruptible): lane drains, total loads, and the overflow, which may wait for room.
+     */
+    const follow = (batch: Batch): Effect.Effect<void> =>
+      Effect.all(
+        [
+          Effect.forEach(batch.lanesToDrain, startDrain, { discard: true }),
+          Effect.forEach(
+            batch.toLoad,
+            ([guildId, { dbShardId, authors }]) =>
+              FiberSet.run(loaders, loadThenRelease(dbShardId, guildId, authors)),
+            { discard: true },
+          ),
+          Effect.forEach(batch.overflow, enqueue, { discard: true }),
+        ],
+        { discard: true },
+      )
+
+    /** Loads the authors' totals, then counts their parked events in order. */
+    const loadThenRelease = (
+      dbShardId: number,
+      guildId: Snowflake,
+      authors: ReadonlySet<Snowflake>,
+    ): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        yield* accrual.ensureAllLoaded(dbShardId, guildId, authors)
+        const context = yield* contexts.load(guildId)
+        const batch = newBatch()
+        yield* accrual
+          .transact(context.dbShardId, (accrue) => {
+            const queue = queues.get(guildId)
+            if (queue === undefined) return
+            for (const author of authors) {
+              const parked = queue.parked.get(author)
+              if (parked === undefined) continue
+              queue.parked.delete(author)
+              queue.parkedCount -= parked.length
+              for (const event of parked) place(event, context, accrue, batch, true)
+            }
+            tidy(guildId)
+          })
+          .pipe(
+            Effect.zipRight(settle(batch)),
+            Effect.uninterruptible,
+            Effect.zipRight(Effect.suspend(() => follow(batch))),
+          )
+      }).pipe(
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.interrupt
+            : Effect.logError("members' waiting events failed; retrying them", cause).pipe(
+                Effect.zipRight(Effect.sleep(Duration.seconds(1))),
+                Effect.zipRight(Effect.suspend(() => loadThenRelease(dbShardId, guildId, authors))),
+              ),
+        ),
+        Effect.annotateLogs({ guildId }),
+      )
+
+    /** Works through a guild's lane, in order, once its context is known, until it is empty. */
+    const drain = (guildId: Snowflake, queue: GuildQueue): Effect.Effect<void> =>
       Effect.gen(function* () {
         while (true) {
           const finished = yield* Effect.sync(() => {
-            if (lane.events.length > 0) return false
-            lane.draining = false
-            if (lanes.get(guildId) === lane) lanes.delete(guildId)
+            if (queue.lane.length > 0) return false
+            queue.draining = false
+            if (queues.get(guildId) === queue) tidy(guildId)
             return true
           })
           if (finished) {
-            if (lane.dropped > 0) {
+            if (queue.dropped > 0) {
               yield* Effect.logWarning(
                 "guild queue drained; events were dropped while it was full",
-              ).pipe(Effect.annotateLogs({ dropped: lane.dropped, capacity }))
+              ).pipe(Effect.annotateLogs({ dropped: queue.dropped, capacity }))
+              queue.dropped = 0
             }
             return
           }
           const context = yield* contexts.load(guildId)
-          const head = lane.events[0]!
-          const result = yield* step(head, context).pipe(
-            Effect.tap((result) =>
-              result === "done"
-                ? Effect.zipRight(
-                    Effect.sync(() => lane.events.shift()),
-                    setWaiting(-1),
-                  )
-                : Effect.void,
-            ),
-            Effect.uninterruptible,
-          )
-          if (result === "needsTotal") yield* prefetchTotals(context.dbShardId, guildId, lane)
+          const batch = newBatch()
+          yield* accrual
+            .transact(context.dbShardId, (accrue) => {
+              for (let taken = 0; taken < DRAIN_STEP && queue.lane.length > 0; taken++) {
+                place(queue.lane.shift()!, context, accrue, batch, true)
+              }
+            })
+            .pipe(
+              Effect.zipRight(settle(batch)),
+              Effect.uninterruptible,
+              Effect.zipRight(Effect.suspend(() => follow(batch))),
+            )
+          yield* Effect.yieldNow()
         }
       }).pipe(
         Effect.catchAllCause((cause) =>
@@ -221,59 +453,29 @@ export const make = (options: Options = {}) =>
             : Effect.logError("guild queue failed; restarting it", cause).pipe(
                 Effect.zipRight(
                   Effect.sync(() => {
-                    lane.draining = false
+                    queue.draining = false
                   }),
                 ),
-                Effect.zipRight(Effect.suspend(() => startDrain(guildId, lane))),
+                Effect.zipRight(Effect.suspend(() => startDrain(guildId))),
               ),
         ),
         Effect.annotateLogs({ guildId }),
       )
 
-    /**
-     * Loads the totals of every author waiting in the lane at once (one batched query per
-     * guild), not one round trip per new author as the lane reaches them.
-     */
-    const prefetchTotals = (dbShardId: number, guildId: Snowflake, lane: Lane) =>
+    const startDrain = (guildId: Snowflake): Effect.Effect<void> =>
       Effect.suspend(() => {
-        const authors = new Set<Snowflake>()
-        for (const event of lane.events) {
-          if (!event.authorBot) authors.add(event.authorId)
-          if (authors.size >= prefetchLimit) break
-        }
-        if (lane.events[0] !== undefined) authors.add(lane.events[0].authorId)
-        return Effect.forEach(
-          authors,
-          (userId) => accrual.ensureLoaded(dbShardId, guildId, userId),
-          {
-            concurrency: "unbounded",
-            discard: true,
-          },
-        )
+        const queue = queues.get(guildId)
+        if (queue === undefined || queue.draining) return Effect.void
+        queue.draining = true
+        return Effect.asVoid(FiberMap.run(drainers, guildId, drain(guildId, queue)))
       })
 
-    const startDrain = (guildId: Snowflake, lane: Lane): Effect.Effect<void> =>
+    const drop = (event: MessageEvent, queue: GuildQueue) =>
       Effect.suspend(() => {
-        if (lane.draining) return Effect.void
-        lane.draining = true
-        return Effect.asVoid(FiberMap.run(drainers, guildId, drain(guildId, lane)))
-      })
-
-    const laneOf = (guildId: Snowflake): Lane => {
-      let lane = lanes.get(guildId)
-      if (lane === undefined) {
-        lane = { events: [], draining: false, dropped: 0 }
-        lanes.set(guildId, lane)
-      }
-      return lane
-    }
-
-    const drop = (event: MessageEvent, lane: Lane) =>
-      Effect.suspend(() => {
-        lane.dropped += 1
+        queue.dropped += 1
         return Effect.zipRight(
           Metrics.messagesDropped("QueueFull")(Effect.succeed(1)),
-          lane.dropped === 1
+          queue.dropped === 1
             ? Effect.logWarning("guild queue full; dropping its new events until it drains").pipe(
                 Effect.annotateLogs({ guildId: event.guildId, capacity }),
               )
@@ -282,57 +484,96 @@ export const make = (options: Options = {}) =>
       })
 
     /**
-     * Queues an event behind its guild's. A full queue of a guild whose context is known is only
-     * behind (loading totals): the caller waits for room, up to `maxWaitForRoom`. A full queue of
-     * a guild whose route or settings are unknown drops the event, logged and counted.
+     * An event that met its guild's full queue. A guild whose context is known is only behind
+     * (loading totals): the caller waits for room, up to `maxWaitForRoom`, then the event is
+     * counted as if new. A full queue of a guild whose route or settings are unknown drops the
+     * event, logged and counted.
      */
     const enqueue = (event: MessageEvent): Effect.Effect<void> =>
       Effect.gen(function* () {
-        let lane = laneOf(event.guildId)
-        if (lane.events.length >= capacity && Option.isSome(contexts.cached(event.guildId))) {
+        const full = () => sizeOf(queueOf(event.guildId)) >= capacity
+        if (full() && Option.isSome(contexts.cached(event.guildId))) {
           const deadline = (yield* Clock.currentTimeMillis) + maxWaitForRoom
-          while (lane.events.length >= capacity && (yield* Clock.currentTimeMillis) < deadline) {
+          while (full() && (yield* Clock.currentTimeMillis) < deadline) {
             yield* Effect.sleep(Duration.millis(5))
-            lane = laneOf(event.guildId)
           }
         }
-        if (lane.events.length >= capacity) return yield* drop(event, lane)
-        lane.events.push(event)
-        yield* setWaiting(1)
-        yield* startDrain(event.guildId, lane)
+        if (full()) return yield* drop(event, queueOf(event.guildId))
+        yield* route([event])
       })
 
-    const countMessage = (event: MessageEvent): Effect.Effect<void> =>
-      Effect.gen(function* () {
-        yield* Metrics.messagesReceived(Effect.succeed(1))
-        if (!lanes.has(event.guildId)) {
-          const context = contexts.cached(event.guildId)
-          if (Option.isSome(context) && (yield* step(event, context.value)) === "done") return
+    /**
+     * Counts events in order. The events of a guild whose context is not known join its lane;
+     * the others are placed in one buffer step per DB shard.
+     */
+    const route = (events: ReadonlyArray<MessageEvent>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const batch = newBatch()
+        const byDbShard = new Map<number, Array<MessageEvent>>()
+        const contextOf = new Map<Snowflake, GuildContextData>()
+        for (const event of events) {
+          const context =
+            contextOf.get(event.guildId) ?? Option.getOrUndefined(contexts.cached(event.guildId))
+          if (context === undefined) {
+            toLane(event, batch)
+            continue
+          }
+          contextOf.set(event.guildId, context)
+          const group = byDbShard.get(context.dbShardId)
+          if (group === undefined) byDbShard.set(context.dbShardId, [event])
+          else group.push(event)
         }
-        yield* enqueue(event)
-      }).pipe(
+        return Effect.forEach(
+          byDbShard,
+          ([dbShardId, group]) =>
+            accrual.transact(dbShardId, (accrue) => {
+              for (const event of group) {
+                place(event, contextOf.get(event.guildId)!, accrue, batch, false)
+              }
+            }),
+          { discard: true },
+        ).pipe(
+          Effect.zipRight(settle(batch)),
+          Effect.uninterruptible,
+          Effect.zipRight(Effect.suspend(() => follow(batch))),
+        )
+      })
+
+    const countMessages = (events: ReadonlyArray<MessageEvent>): Effect.Effect<void> =>
+      Metrics.messagesReceived(Effect.succeed(events.length)).pipe(
+        Effect.zipRight(route(events)),
         Effect.catchAllCause((cause) =>
           Cause.isInterruptedOnly(cause)
             ? Effect.interrupt
-            : Effect.logError("message not counted", cause).pipe(
-                Effect.annotateLogs({ guildId: event.guildId, messageId: event.messageId }),
+            : Effect.logError("messages not counted", cause).pipe(
+                Effect.annotateLogs({ messages: events.length }),
               ),
         ),
       )
 
+    const countMessage = (event: MessageEvent): Effect.Effect<void> => countMessages([event])
+
+    /** Everything a guild has waiting, each author's events in order. */
+    const waitingOf = (queue: GuildQueue): Array<MessageEvent> => [
+      // Parked events are older than any still in the lane (they came out of it, or no lane was).
+      ...[...queue.parked.values()].flat(),
+      ...queue.lane,
+    ]
+
     const forgetGuild = (guildId: Snowflake) =>
       Effect.gen(function* () {
         yield* FiberMap.remove(drainers, guildId)
-        const lane = lanes.get(guildId)
-        lanes.delete(guildId)
+        const queue = queues.get(guildId)
+        queues.delete(guildId)
         lastCounted.delete(guildId)
         lastChannel.delete(guildId)
         yield* contexts.forget(guildId)
-        if (lane !== undefined && lane.events.length > 0) {
-          yield* setWaiting(-lane.events.length)
-          yield* Metrics.messagesDropped("GuildForgotten")(Effect.succeed(lane.events.length))
+        const dropped = queue === undefined ? 0 : sizeOf(queue)
+        if (dropped > 0) {
+          yield* setWaiting(-dropped)
+          yield* Metrics.messagesDropped("GuildForgotten")(Effect.succeed(dropped))
           yield* Effect.logInfo("guild forgotten with events waiting; they are dropped").pipe(
-            Effect.annotateLogs({ guildId, dropped: lane.events.length }),
+            Effect.annotateLogs({ guildId, dropped }),
           )
         }
       })
@@ -344,8 +585,9 @@ export const make = (options: Options = {}) =>
       if (closed) return { savedEvents: 0 }
       closed = true
       yield* FiberMap.clear(drainers)
-      const events = [...lanes.values()].flatMap((lane) => lane.events)
-      lanes.clear()
+      yield* FiberSet.clear(loaders)
+      const events = [...queues.values()].flatMap(waitingOf)
+      queues.clear()
       yield* setWaiting(-waiting)
       const encoded = events.map((event) => Schema.encodeSync(MessageEventSchema)(event))
       yield* spill
@@ -365,7 +607,7 @@ export const make = (options: Options = {}) =>
       return { savedEvents: events.length }
     }).pipe(Effect.uninterruptible, Effect.withLogSpan("Counter.shutdown"))
 
-    const stats = Effect.sync(() => ({ waitingEvents: waiting, waitingGuilds: lanes.size }))
+    const stats = Effect.sync(() => ({ waitingEvents: waiting, waitingGuilds: queues.size }))
 
     // Events that were still waiting at the last shutdown go first, in their order.
     const saved = yield* spill.readWaiting.pipe(
@@ -380,7 +622,7 @@ export const make = (options: Options = {}) =>
         ),
       ),
     )
-    yield* Effect.forEach(saved, enqueue, { discard: true })
+    yield* route(saved)
     if (saved.length > 0) {
       yield* Effect.log("re-queued events saved at the last shutdown").pipe(
         Effect.annotateLogs({ events: saved.length }),
@@ -394,6 +636,7 @@ export const make = (options: Options = {}) =>
 
     const counter: Context.Tag.Service<Counter> = {
       countMessage,
+      countMessages,
       forgetGuild,
       roleDeleted,
       shutdown,

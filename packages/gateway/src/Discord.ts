@@ -27,6 +27,7 @@ import {
 } from "effect"
 import { GatewayConfig, shardCountOf } from "./Config"
 import type { Envelope } from "./Dispatch"
+import * as Payloads from "./Payloads"
 import { type SavedSession, Session } from "./Session"
 
 /** GUILDS | GUILD_MEMBERS | GUILD_VOICE_STATES | GUILD_MESSAGES | GUILD_MESSAGE_REACTIONS. */
@@ -168,7 +169,8 @@ export const make = (options: DiscordOptions = {}) =>
         discordShardId,
         sequence: payload.s,
         event: payload.t,
-        data: payload.d,
+        // A message is reduced here, so its parsed payload dies young (see `Payloads`).
+        data: payload.t === "MESSAGE_CREATE" ? Payloads.arrived(payload.d) : payload.d,
       })
     })
     manager.on(WebSocketShardEvents.Closed, (code, discordShardId) => {

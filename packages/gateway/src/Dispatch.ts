@@ -1,6 +1,6 @@
 /**
  * The dispatch loop: takes gateway dispatches in order, decodes only the fields it needs, keeps
- * `GuildState` current and hands each resolvable message to `Counter.countMessage`.
+ * `GuildState` current and hands resolvable messages to `Counter.countMessages`, a run at a time.
  *
  * A malformed or unexpected payload is logged with a reason, counted and skipped; the loop goes
  * on. A message whose guild or channel (a thread not announced yet) is unknown waits in a bounded
@@ -10,6 +10,7 @@
 import { Snowflake } from "@tally/domain/Snowflake"
 import {
   Cause,
+  Chunk,
   Clock,
   Context,
   Duration,
@@ -18,7 +19,6 @@ import {
   Layer,
   Metric,
   Option,
-  ParseResult,
   Queue,
   Schedule,
   Schema,
@@ -27,6 +27,7 @@ import { Counter, type MessageEvent } from "./Counter"
 import type { ChannelInfo, GuildSnapshot, GuildStore, RoleInfo } from "./GuildState"
 import { GuildState } from "./GuildState"
 import { Interactions } from "./Interactions"
+import { ArrivedMessage, decodeMessage, decoder } from "./Payloads"
 import { VoiceTracker } from "./VoiceTracker"
 import { Votes } from "./Votes"
 
@@ -67,17 +68,6 @@ const Member = Schema.Struct({ user: User, roles: Schema.Array(Snowflake) })
 
 /** Discord allows 4,000 characters (2,000 without Nitro); more is not a real message. */
 export const MAX_CONTENT_LENGTH = 4000
-
-const MessageCreate = Schema.Struct({
-  id: Snowflake,
-  channel_id: Snowflake,
-  guild_id: Schema.optional(Snowflake),
-  author: Schema.Struct({ id: Snowflake, bot: Schema.optional(Schema.Boolean) }),
-  webhook_id: Schema.optional(Schema.NullOr(Snowflake)),
-  member: Schema.optional(Schema.Struct({ roles: Schema.Array(Snowflake) })),
-  type: Schema.Int,
-  content: Schema.optional(Schema.String),
-})
 
 export interface DecodedMessage {
   readonly messageId: Snowflake
@@ -138,16 +128,6 @@ const GuildMember = Schema.Struct({
 
 const GuildMemberRemove = Schema.Struct({ guild_id: Snowflake, user: User })
 
-const decoder = <A, I>(schema: Schema.Schema<A, I>) => {
-  const decode = Schema.decodeUnknownEither(schema)
-  return (data: unknown): Either.Either<A, string> =>
-    Either.mapLeft(decode(data), (error) => {
-      const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
-      return issue ? `${issue.path.join(".") || "payload"}: ${issue.message}` : "malformed"
-    })
-}
-
-const decodeMessage = decoder(MessageCreate)
 const decodeReady = decoder(Ready)
 const decodeGuildCreate = decoder(GuildCreate)
 const isGuildUnavailable = Schema.is(GuildUnavailable)
@@ -318,24 +298,33 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
         error,
       })
 
+    /** The counter's event for a message whose guild and channel are known; else undefined. */
+    const resolveEvent = (
+      message: DecodedMessage,
+      discordShardId: number,
+    ): MessageEvent | undefined => {
+      const resolution = store.resolve(message.guildId, message.channelId)
+      if (resolution._tag !== "Resolved") return undefined
+      const { channel, parentId, categoryId } = resolution.resolved
+      return {
+        discordShardId,
+        messageId: message.messageId,
+        guildId: message.guildId,
+        channelId: message.channelId,
+        channelType: channel.type,
+        parentId,
+        categoryId,
+        authorId: message.authorId,
+        authorBot: message.authorBot,
+        messageType: message.messageType,
+        memberRoleIds: message.memberRoleIds,
+      }
+    }
+
     const count = (message: DecodedMessage, discordShardId: number) =>
       Effect.suspend(() => {
-        const resolution = store.resolve(message.guildId, message.channelId)
-        if (resolution._tag !== "Resolved") return Effect.succeed(false)
-        const { channel, parentId, categoryId } = resolution.resolved
-        const event: MessageEvent = {
-          discordShardId,
-          messageId: message.messageId,
-          guildId: message.guildId,
-          channelId: message.channelId,
-          channelType: channel.type,
-          parentId,
-          categoryId,
-          authorId: message.authorId,
-          authorBot: message.authorBot,
-          messageType: message.messageType,
-          memberRoleIds: message.memberRoleIds,
-        }
+        const event = resolveEvent(message, discordShardId)
+        if (event === undefined) return Effect.succeed(false)
         return Effect.as(Effect.zipRight(counterCaughtUp, counter.countMessage(event)), true)
       })
 
@@ -434,48 +423,50 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
       yield* Metric.set(pendingMessages, waitingCount)
     })
 
-    const onMessage = (envelope: Envelope) =>
-      Effect.gen(function* () {
-        const decoded = decodeMessage(envelope.data)
-        if (Either.isLeft(decoded)) return yield* malformed(envelope, decoded.left)
-        const payload = decoded.right
-        const detail = {
-          messageId: payload.id,
-          channelId: payload.channel_id,
-          discordShardId: envelope.discordShardId,
-        }
-        if (payload.guild_id === undefined) return yield* skip("not_in_guild", detail)
-        const guildId = payload.guild_id
-        if ((payload.content?.length ?? 0) > MAX_CONTENT_LENGTH) {
-          return yield* skip("giant_content", {
-            ...detail,
-            guildId,
-            length: payload.content?.length,
-          })
-        }
-        const authorBot = payload.author.bot === true || Boolean(payload.webhook_id)
-        if (payload.member === undefined && !authorBot) {
-          return yield* skip("no_member", { ...detail, guildId })
-        }
-        const message: DecodedMessage = {
-          messageId: payload.id,
-          guildId,
-          channelId: payload.channel_id,
-          authorId: payload.author.id,
-          authorBot,
-          messageType: payload.type,
-          memberRoleIds: payload.member?.roles ?? [],
-        }
-        const counted = yield* count(message, envelope.discordShardId)
-        if (counted) return
-        const receivedAt = yield* Clock.currentTimeMillis
-        yield* enqueue({
+    /**
+     * What to do with one `MESSAGE_CREATE`, decided synchronously: count it with the batch it
+     * arrived in, or run an effect (skip it, or let it wait for its guild or channel).
+     */
+    const classifyMessage = (envelope: Envelope): MessageEvent | Effect.Effect<void> => {
+      const decoded =
+        envelope.data instanceof ArrivedMessage
+          ? envelope.data.decoded
+          : decodeMessage(envelope.data)
+      if (Either.isLeft(decoded)) return malformed(envelope, decoded.left)
+      const fields = decoded.right
+      const detail = {
+        messageId: fields.messageId,
+        channelId: fields.channelId,
+        discordShardId: envelope.discordShardId,
+      }
+      if (fields.guildId === null) return skip("not_in_guild", detail)
+      const guildId = fields.guildId
+      if (fields.contentLength > MAX_CONTENT_LENGTH) {
+        return skip("giant_content", { ...detail, guildId, length: fields.contentLength })
+      }
+      if (fields.memberRoleIds === null && !fields.authorBot) {
+        return skip("no_member", { ...detail, guildId })
+      }
+      const message: DecodedMessage = {
+        messageId: fields.messageId,
+        guildId,
+        channelId: fields.channelId,
+        authorId: fields.authorId,
+        authorBot: fields.authorBot,
+        messageType: fields.messageType,
+        memberRoleIds: fields.memberRoleIds ?? [],
+      }
+      const event = resolveEvent(message, envelope.discordShardId)
+      if (event !== undefined) return event
+      return Effect.flatMap(Clock.currentTimeMillis, (receivedAt) =>
+        enqueue({
           discordShardId: envelope.discordShardId,
           sequence: envelope.sequence,
           receivedAt,
           message,
-        })
-      })
+        }),
+      )
+    }
 
     const decodeThen = <A>(
       envelope: Envelope,
@@ -486,10 +477,9 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
       return Either.isLeft(decoded) ? malformed(envelope, decoded.left) : use(decoded.right)
     }
 
+    /** Every dispatch but `MESSAGE_CREATE` (batched in `handleAll`). */
     const onEvent = (envelope: Envelope): Effect.Effect<void> => {
       switch (envelope.event) {
-        case "MESSAGE_CREATE":
-          return onMessage(envelope)
         case "READY":
           return decodeThen(envelope, decodeReady, (ready) =>
             Effect.sync(() => {
@@ -607,32 +597,91 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
       }
     }
 
-    const handle = (envelope: Envelope): Effect.Effect<void> =>
-      Metric.increment(eventCounter(envelope.event)).pipe(
-        Effect.zipRight(onEvent(envelope)),
+    const markProcessed = (envelope: Envelope) => {
+      const last = processed.get(envelope.discordShardId)
+      if (last === undefined || envelope.sequence > last) {
+        processed.set(envelope.discordShardId, envelope.sequence)
+      }
+    }
+
+    /** Runs the handling of `envelopes`; a failure is logged and counted against all of them. */
+    const guarded = (envelopes: ReadonlyArray<Envelope>, handling: Effect.Effect<void>) =>
+      handling.pipe(
         Effect.catchAllCause((cause) =>
           Cause.isInterruptedOnly(cause)
             ? Effect.failCause(cause)
-            : skip("handler_failed", {
-                event: envelope.event,
-                discordShardId: envelope.discordShardId,
-                sequence: envelope.sequence,
-                cause: Cause.pretty(cause),
-              }),
+            : skip(
+                "handler_failed",
+                {
+                  event: envelopes[0]?.event,
+                  discordShardId: envelopes[0]?.discordShardId,
+                  sequence: envelopes[0]?.sequence,
+                  events: envelopes.length,
+                  cause: Cause.pretty(cause),
+                },
+                envelopes.length,
+              ),
         ),
         Effect.zipRight(
           Effect.sync(() => {
-            const last = processed.get(envelope.discordShardId)
-            if (last === undefined || envelope.sequence > last) {
-              processed.set(envelope.discordShardId, envelope.sequence)
-            }
+            for (const envelope of envelopes) markProcessed(envelope)
           }),
         ),
       )
 
+    /**
+     * Handles dispatches in order. Runs of `MESSAGE_CREATE` are decoded synchronously and handed
+     * to the counter as one batch, the rest one by one: per message, the loop costs a few plain
+     * checks rather than a chain of effects.
+     */
+    const handleAll = (chunk: ReadonlyArray<Envelope>): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        const received = new Map<string, number>()
+        for (const envelope of chunk) {
+          received.set(envelope.event, (received.get(envelope.event) ?? 0) + 1)
+        }
+        for (const [event, n] of received) yield* Metric.incrementBy(eventCounter(event), n)
+
+        let messages: Array<Envelope> = []
+        let batch: Array<MessageEvent> = []
+        let others: Array<Effect.Effect<void>> = []
+        const flush = Effect.suspend(() => {
+          if (messages.length === 0) return Effect.void
+          const handling = Effect.zipRight(
+            batch.length === 0
+              ? Effect.void
+              : Effect.zipRight(counterCaughtUp, counter.countMessages(batch)),
+            Effect.all(others, { discard: true }),
+          )
+          const envelopes = messages
+          messages = []
+          batch = []
+          others = []
+          return guarded(envelopes, handling)
+        })
+        for (const envelope of chunk) {
+          if (envelope.event !== "MESSAGE_CREATE") {
+            yield* flush
+            yield* guarded([envelope], onEvent(envelope))
+            continue
+          }
+          messages.push(envelope)
+          try {
+            const outcome = classifyMessage(envelope)
+            if (Effect.isEffect(outcome)) others.push(outcome)
+            else batch.push(outcome)
+          } catch (error) {
+            others.push(Effect.die(error))
+          }
+        }
+        yield* flush
+      })
+
+    const handle = (envelope: Envelope): Effect.Effect<void> => handleAll([envelope])
+
     const run = (queue: Queue.Dequeue<Envelope>) =>
       Queue.takeBetween(queue, 1, 512).pipe(
-        Effect.flatMap((chunk) => Effect.forEach(chunk, handle, { discard: true })),
+        Effect.flatMap((chunk) => handleAll(Chunk.toReadonlyArray(chunk))),
         Effect.forever,
       )
 

@@ -36,6 +36,17 @@ import { Discord } from "./Discord"
 import { GuildContext, type GuildContextData } from "./GuildContext"
 import { GuildState } from "./GuildState"
 
+/** Whether any role of the guild is given or taken at some level (memoized per context). */
+const levelRolesOf = new WeakMap<GuildContextData, boolean>()
+const hasLevelRoles = (context: GuildContextData): boolean => {
+  let known = levelRolesOf.get(context)
+  if (known === undefined) {
+    known = [...context.roles.values()].some(GuildSettings.isLevelRole)
+    levelRolesOf.set(context, known)
+  }
+  return known
+}
+
 export class LevelUps extends Context.Tag("@tally/gateway/LevelUps")<
   LevelUps,
   {
@@ -426,9 +437,18 @@ export const make = (options: Options = {}) =>
 
     // -- jobs ----------------------------------------------------------------------------------
 
+    /**
+     * Whether a level change can lead to anything here: level roles to reconcile, or (going up)
+     * a level-up message. Most guilds set neither; then no job runs and Discord is not asked for
+     * the member, which under a busy guild would be a REST call per level-up.
+     */
+    const hasWork = (context: GuildContextData, fromLevel: number, toLevel: number) =>
+      (toLevel > fromLevel && context.settings.levelupMessage !== "") || hasLevelRoles(context)
+
     const runJob = (job: Job) =>
       Effect.gen(function* () {
         const context = yield* contexts.load(job.guildId)
+        if (!hasWork(context, job.fromLevel, job.toLevel)) return
         const member = yield* fetchMember(job.guildId, job.userId).pipe(
           Effect.tapError((error) =>
             Effect.logInfo("member not fetched; level-up job dropped").pipe(
@@ -480,6 +500,10 @@ export const make = (options: Options = {}) =>
 
     const accept = (change: LevelChange) =>
       Effect.suspend(() => {
+        const context = contexts.cached(change.guildId)
+        if (Option.isSome(context) && !hasWork(context.value, change.oldLevel, change.newLevel)) {
+          return Effect.void
+        }
         const key = memberKey(change.guildId, change.userId)
         const known = waiting.get(key)
         if (known !== undefined) {

@@ -21,6 +21,12 @@ export class MemberTotals extends Context.Tag("@tally/gateway/MemberTotals")<
       guildId: Snowflake,
       userId: Snowflake,
     ) => Effect.Effect<void>
+    /** `ensureLoaded` for many members of one guild: one read of the buffer, no fiber each. */
+    readonly ensureAllLoaded: (
+      dbShardId: number,
+      guildId: Snowflake,
+      userIds: Iterable<Snowflake>,
+    ) => Effect.Effect<void>
   }
 >() {}
 
@@ -120,13 +126,25 @@ export const make = (options: Options = {}) =>
       yield* Effect.forkScoped(worker(dbShardId, queue))
     }
 
-    const ensureLoaded = (dbShardId: number, guildId: Snowflake, userId: Snowflake) =>
-      Effect.flatMap(buffer.hasTotal(dbShardId, guildId, userId), (loaded) => {
-        if (loaded) return Effect.void
-        const key = `${dbShardId}/${memberKey(guildId, userId)}`
-        const waiting = inFlight.get(key)
-        if (waiting !== undefined) return Deferred.await(waiting)
-        const done = Deferred.unsafeMake<void>(FiberId.none)
+    /** Asks for a member not loaded: the load's signal (shared with a load already asked for). */
+    const request = (
+      dbShardId: number,
+      guildId: Snowflake,
+      userId: Snowflake,
+      requests: Array<LoadRequest>,
+    ): Deferred.Deferred<void> => {
+      const key = `${dbShardId}/${memberKey(guildId, userId)}`
+      const waiting = inFlight.get(key)
+      if (waiting !== undefined) return waiting
+      const done = Deferred.unsafeMake<void>(FiberId.none)
+      inFlight.set(key, done)
+      requests.push({ guildId, userId, done })
+      return done
+    }
+
+    const ensureAllLoaded = (dbShardId: number, guildId: Snowflake, userIds: Iterable<Snowflake>) =>
+      Effect.flatMap(buffer.missingTotals(dbShardId, guildId, userIds), (missing) => {
+        if (missing.length === 0) return Effect.void
         const queue = queues.get(dbShardId)
         if (queue === undefined) {
           return Effect.logError("route to a DB shard that is not configured").pipe(
@@ -134,13 +152,17 @@ export const make = (options: Options = {}) =>
             Effect.zipRight(Effect.never),
           )
         }
-        inFlight.set(key, done)
-        return Queue.offer(queue, { guildId, userId, done }).pipe(
-          Effect.zipRight(Deferred.await(done)),
+        const requests: Array<LoadRequest> = []
+        const signals = missing.map((userId) => request(dbShardId, guildId, userId, requests))
+        return Queue.offerAll(queue, requests).pipe(
+          Effect.zipRight(Effect.forEach(signals, Deferred.await, { discard: true })),
         )
       })
 
-    return { ensureLoaded } satisfies Context.Tag.Service<MemberTotals>
+    const ensureLoaded = (dbShardId: number, guildId: Snowflake, userId: Snowflake) =>
+      ensureAllLoaded(dbShardId, guildId, [userId])
+
+    return { ensureLoaded, ensureAllLoaded } satisfies Context.Tag.Service<MemberTotals>
   })
 
 export const layer = (

@@ -14,6 +14,10 @@ export class SeenMessages extends Context.Tag("@tally/gateway/SeenMessages")<
     readonly markSeen: (discordShardId: number, messageId: Snowflake) => Effect.Effect<void>
     /** Records the id and answers true, or answers false when it is already in the window. */
     readonly markIfNew: (discordShardId: number, messageId: Snowflake) => Effect.Effect<boolean>
+    /** `isSeen` as a plain call, for the counter's synchronous batch steps. */
+    readonly unsafeIsSeen: (discordShardId: number, messageId: Snowflake) => boolean
+    /** `markSeen` as a plain call, for the counter's synchronous batch steps. */
+    readonly unsafeMarkSeen: (discordShardId: number, messageId: Snowflake) => void
   }
 >() {}
 
@@ -62,6 +66,8 @@ export const make = (
         add(discordShardId, messageId)
         return true
       }),
+    unsafeIsSeen: has,
+    unsafeMarkSeen: add,
   }
 }
 

@@ -19,6 +19,7 @@ const USER = id("400000000000000001")
 const fakeCounter = (overrides: Partial<Context.Tag.Service<Counter>>) =>
   Layer.succeed(Counter, {
     countMessage: () => Effect.void,
+    countMessages: () => Effect.void,
     forgetGuild: () => Effect.void,
     roleDeleted: () => Effect.void,
     shutdown: Effect.succeed({ savedEvents: 0 }),
@@ -36,6 +37,7 @@ const recordingCounter = () => {
     Counter,
     Counter.of({
       countMessage: (event) => Effect.sync(() => void counted.push(event)),
+      countMessages: (events) => Effect.sync(() => void counted.push(...events)),
       forgetGuild: (guildId) => Effect.sync(() => void forgotten.push(guildId)),
       roleDeleted: (guildId, roleId) =>
         Effect.sync(() => void rolesDeleted.push([guildId, roleId])),
@@ -290,7 +292,7 @@ describe("Dispatch skips malformed or unexpected payloads and goes on", () => {
       Layer.provideMerge(GuildState.layer),
       Layer.provideMerge(
         fakeCounter({
-          countMessage: () =>
+          countMessages: () =>
             Effect.suspend(() => (++calls === 1 ? Effect.die("boom") : Effect.void)),
         }),
       ),
