@@ -51,6 +51,9 @@ const child = (script: string, args: ReadonlyArray<string>, env: Record<string, 
           ...(script === "gatewayProcess.ts" && process.env.TALLY_BENCH_CPU_PROF
             ? ["--cpu-prof", "--cpu-prof-dir", process.env.TALLY_BENCH_CPU_PROF]
             : []),
+          ...(script === "gatewayProcess.ts" && process.env.TALLY_BENCH_NODE_FLAGS
+            ? process.env.TALLY_BENCH_NODE_FLAGS.split(" ")
+            : []),
           "--import",
           "tsx",
           script === "gatewayProcess.ts" && process.env.TALLY_BENCH_GATEWAY_BUNDLE

@@ -186,15 +186,13 @@ export const make = (options: Options = {}) =>
         return Metrics.messagesWaiting(Effect.succeed(waiting))
       })
 
-    const record = (tally: Tally) =>
-      Effect.suspend(() => {
-        const updates: Array<Effect.Effect<number>> = []
-        if (tally.counted > 0) updates.push(Metrics.messagesCounted(Effect.succeed(tally.counted)))
-        for (const [reason, count] of tally.skipped) {
-          updates.push(Metrics.messagesSkipped(reason)(Effect.succeed(count)))
-        }
-        return Effect.all(updates, { discard: true })
-      })
+    /** A pass's tally as plain metric updates: one effect op, not several per metric. */
+    const recordNow = (tally: Tally) => {
+      if (tally.counted > 0) Metrics.messagesCounted.unsafeUpdate(tally.counted, [])
+      for (const [reason, count] of tally.skipped) {
+        Metrics.messagesSkipped(reason).unsafeUpdate(count, [])
+      }
+    }
 
     const skipped = (tally: Tally, reason: string) => {
       tally.skipped.set(reason, (tally.skipped.get(reason) ?? 0) + 1)
@@ -350,26 +348,49 @@ export const make = (options: Options = {}) =>
 
     /** What a pass leaves that must happen with it: metrics and the waiting count. */
     const settle = (batch: Batch): Effect.Effect<void> =>
-      // Suspended: the pass fills the batch after this effect is built.
-      Effect.suspend(() => Effect.zipRight(record(batch.tally), setWaiting(batch.waitingChange)))
+      // Lazy: the pass fills the batch after this effect is built.
+      Effect.sync(() => {
+        recordNow(batch.tally)
+        if (batch.waitingChange !== 0) {
+          waiting += batch.waitingChange
+          Metrics.messagesWaiting.unsafeUpdate(waiting, [])
+        }
+      })
 
     /**
      * What a pass leaves to start after it (interruptibly, so that the fibers it forks stay
      * interruptible): lane drains, total loads, and the overflow, which may wait for room.
      */
     const follow = (batch: Batch): Effect.Effect<void> =>
-      Effect.all(
-        [
-          Effect.forEach(batch.lanesToDrain, startDrain, { discard: true }),
-          Effect.forEach(
-            batch.toLoad,
-            ([guildId, { dbShardId, authors }]) =>
-              FiberSet.run(loaders, loadThenRelease(dbShardId, guildId, authors)),
-            { discard: true },
-          ),
-          Effect.forEach(batch.overflow, enqueue, { discard: true }),
-        ],
-        { discard: true },
+      Effect.suspend(() => {
+        if (
+          batch.lanesToDrain.size === 0 &&
+          batch.toLoad.size === 0 &&
+          batch.overflow.length === 0
+        ) {
+          return Effect.void
+        }
+        return Effect.all(
+          [
+            Effect.forEach(batch.lanesToDrain, startDrain, { discard: true }),
+            Effect.forEach(
+              batch.toLoad,
+              ([guildId, { dbShardId, authors }]) =>
+                FiberSet.run(loaders, loadThenRelease(dbShardId, guildId, authors)),
+              { discard: true },
+            ),
+            Effect.forEach(batch.overflow, enqueue, { discard: true }),
+          ],
+          { discard: true },
+        )
+      })
+
+    /** One pass's effects in order: `passes` and its settling at once, then what it started. */
+    const complete = (passes: Effect.Effect<void>, batch: Batch): Effect.Effect<void> =>
+      passes.pipe(
+        Effect.zipRight(settle(batch)),
+        Effect.uninterruptible,
+        Effect.zipRight(follow(batch)),
       )
 
     /** Loads the authors' totals, then counts their parked events in order. */
@@ -395,11 +416,7 @@ export const make = (options: Options = {}) =>
             }
             tidy(guildId)
           })
-          .pipe(
-            Effect.zipRight(settle(batch)),
-            Effect.uninterruptible,
-            Effect.zipRight(Effect.suspend(() => follow(batch))),
-          )
+          .pipe((pass) => complete(pass, batch))
       }).pipe(
         Effect.catchAllCause((cause) =>
           Cause.isInterruptedOnly(cause)
@@ -439,11 +456,7 @@ export const make = (options: Options = {}) =>
                 place(queue.lane.shift()!, context, accrue, batch, true)
               }
             })
-            .pipe(
-              Effect.zipRight(settle(batch)),
-              Effect.uninterruptible,
-              Effect.zipRight(Effect.suspend(() => follow(batch))),
-            )
+            .pipe((pass) => complete(pass, batch))
           yield* Effect.yieldNow()
         }
       }).pipe(
@@ -523,25 +536,24 @@ export const make = (options: Options = {}) =>
           if (group === undefined) byDbShard.set(context.dbShardId, [event])
           else group.push(event)
         }
-        return Effect.forEach(
-          byDbShard,
-          ([dbShardId, group]) =>
-            accrual.transact(dbShardId, (accrue) => {
-              for (const event of group) {
-                place(event, contextOf.get(event.guildId)!, accrue, batch, false)
-              }
-            }),
-          { discard: true },
-        ).pipe(
-          Effect.zipRight(settle(batch)),
-          Effect.uninterruptible,
-          Effect.zipRight(Effect.suspend(() => follow(batch))),
+        const pass = ([dbShardId, group]: readonly [number, ReadonlyArray<MessageEvent>]) =>
+          accrual.transact(dbShardId, (accrue) => {
+            for (const event of group) {
+              place(event, contextOf.get(event.guildId)!, accrue, batch, false)
+            }
+          })
+        const groups = [...byDbShard]
+        return complete(
+          groups.length === 1 ? pass(groups[0]!) : Effect.forEach(groups, pass, { discard: true }),
+          batch,
         )
       })
 
     const countMessages = (events: ReadonlyArray<MessageEvent>): Effect.Effect<void> =>
-      Metrics.messagesReceived(Effect.succeed(events.length)).pipe(
-        Effect.zipRight(route(events)),
+      Effect.suspend(() => {
+        Metrics.messagesReceived.unsafeUpdate(events.length, [])
+        return route(events)
+      }).pipe(
         Effect.catchAllCause((cause) =>
           Cause.isInterruptedOnly(cause)
             ? Effect.interrupt

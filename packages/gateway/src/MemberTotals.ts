@@ -8,7 +8,7 @@ import type { SqlClient } from "@effect/sql/SqlClient"
 import type { Snowflake } from "@tally/domain/Snowflake"
 import * as Members from "@tally/sql/Members"
 import * as ShardClients from "@tally/sql/ShardClients"
-import { Context, Deferred, Duration, Effect, FiberId, Layer, Queue, Schedule } from "effect"
+import { Chunk, Context, Deferred, Duration, Effect, FiberId, Layer, Queue, Schedule } from "effect"
 import { ActivityBuffer, memberKey } from "./ActivityBuffer"
 import { Flusher } from "./Flusher"
 
@@ -33,6 +33,8 @@ export class MemberTotals extends Context.Tag("@tally/gateway/MemberTotals")<
 export interface Options {
   /** The most members one load asks for (default 1000). */
   readonly maxBatch?: number
+  /** How long a load waits after its first request for others to join it (default 5 ms). */
+  readonly gatherWindow?: Duration.DurationInput
   readonly retryDelay?: Duration.DurationInput
   readonly maxRetryDelay?: Duration.DurationInput
 }
@@ -49,6 +51,7 @@ export const make = (options: Options = {}) =>
     const flusher = yield* Flusher
     const shards = yield* ShardClients.ShardClients
     const maxBatch = options.maxBatch ?? 1000
+    const gatherWindow = options.gatherWindow ?? Duration.millis(5)
     const retry = Schedule.exponential(options.retryDelay ?? Duration.millis(200)).pipe(
       Schedule.union(Schedule.spaced(options.maxRetryDelay ?? Duration.seconds(30))),
     )
@@ -99,7 +102,10 @@ export const make = (options: Options = {}) =>
 
     const worker = (dbShardId: number, queue: Queue.Queue<LoadRequest>) =>
       Effect.gen(function* () {
-        const batch = yield* Queue.takeBetween(queue, 1, maxBatch)
+        const first = yield* Queue.takeBetween(queue, 1, maxBatch)
+        // Under a burst of first sights, a short wait lets one query answer many passes.
+        if (first.length < maxBatch) yield* Effect.sleep(gatherWindow)
+        const batch = Chunk.appendAll(first, yield* Queue.takeUpTo(queue, maxBatch - first.length))
         yield* flusher.spillSettled(dbShardId)
         const byGuild = new Map<Snowflake, Array<LoadRequest>>()
         for (const request of batch) {
