@@ -48,17 +48,13 @@ const child = (script: string, args: ReadonlyArray<string>, env: Record<string, 
       const process_ = spawn(
         process.execPath,
         [
+          // TALLY_BENCH_CPU_PROF=<dir>: the gateway process writes a V8 CPU profile there.
           ...(script === "gatewayProcess.ts" && process.env.TALLY_BENCH_CPU_PROF
             ? ["--cpu-prof", "--cpu-prof-dir", process.env.TALLY_BENCH_CPU_PROF]
             : []),
-          ...(script === "gatewayProcess.ts" && process.env.TALLY_BENCH_NODE_FLAGS
-            ? process.env.TALLY_BENCH_NODE_FLAGS.split(" ")
-            : []),
           "--import",
           "tsx",
-          script === "gatewayProcess.ts" && process.env.TALLY_BENCH_GATEWAY_BUNDLE
-            ? process.env.TALLY_BENCH_GATEWAY_BUNDLE
-            : Path.join(benchDirectory, script),
+          Path.join(benchDirectory, script),
           ...args,
         ],
         {

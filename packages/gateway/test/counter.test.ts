@@ -4,8 +4,10 @@ import * as Snowflakes from "@tally/domain/Snowflake"
 import { ManagerClient } from "@tally/manager/ManagerClient"
 import * as Settings from "@tally/sql/Settings"
 import * as ShardClients from "@tally/sql/ShardClients"
-import { Context, Effect, Layer, Option, PubSub, Queue } from "effect"
+import * as Testing from "@tally/sql/testing"
+import { Context, Effect, Layer, Option, PubSub, Queue, Redacted } from "effect"
 import { Accrual } from "../src/Accrual"
+import { ActivityBuffer } from "../src/ActivityBuffer"
 import { Counter, LastMessageChannels } from "../src/Counter"
 import { Flusher } from "../src/Flusher"
 import {
@@ -251,6 +253,63 @@ describe("a guild's queue that is only behind (loading new members' totals) neve
         const xp = yield* xpOf(databases.shardNames[dbShardId]!, guildA)
         expect(xp.size).toBe(401)
         expect([...xp.values()].reduce((a, b) => a + b, 0)).toBe(1201 * 6)
+      }),
+  )
+})
+
+describe("a member whose total cannot load yet holds back only its own events", () => {
+  it.scopedLive(
+    "with guild_member locked, a known member still counts; the new member's events count after, in order",
+    () =>
+      Effect.gen(function* () {
+        const { counter, flusher, shardOf, routes, context } = yield* setup
+        const buffer = Context.get(context as Context.Context<ActivityBuffer>, ActivityBuffer)
+        const lastChannels = Context.get(
+          context as Context.Context<LastMessageChannels>,
+          LastMessageChannels,
+        )
+        const shard = yield* shardOf(guildA)
+        const dbShardId = yield* Effect.orDie(routes.guildRoute(guildA))
+        const channelX = id(900_000_000_000_000_010n)
+        const channelY = id(900_000_000_000_000_011n)
+        const sent = (authorId: Snowflakes.Snowflake, offset: number, channelId = channelX) =>
+          message({
+            guildId: guildA,
+            authorId,
+            channelId,
+            messageId: Snowflakes.fromTimestamp(at + offset, offset),
+          })
+        // The guild's context and member 1's total are loaded first.
+        yield* counter.countMessage(sent(member(1), 0))
+        yield* eventually(counter.stats, (stats) => stats.waitingEvents === 0)
+
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            // Reads of guild_member wait while another session holds a write lock on it.
+            const sql = yield* Testing.client(Redacted.make(databaseUrl(shard)), {
+              maxConnections: 1,
+            })
+            const connection = yield* Effect.orDie(sql.reserve)
+            yield* Effect.orDie(connection.executeRaw("LOCK TABLES guild_member WRITE", []))
+            yield* counter.countMessage(sent(member(9), 1_000, channelX))
+            yield* counter.countMessage(sent(member(9), 2_000, channelY))
+            yield* counter.countMessage(sent(member(1), 3_000))
+            // Member 1 counted at once; member 9's two events wait for its total.
+            const total = yield* buffer.totalOf(dbShardId, guildA, member(1))
+            expect(Option.getOrNull(total)).toBe(12)
+            expect((yield* counter.stats).waitingEvents).toBe(2)
+            yield* Effect.sleep("200 millis")
+            expect((yield* counter.stats).waitingEvents).toBe(2)
+            yield* Effect.orDie(connection.executeRaw("UNLOCK TABLES", []))
+          }),
+        )
+        yield* eventually(counter.stats, (stats) => stats.waitingEvents === 0)
+        // Counted in their order: the last channel is the second message's.
+        expect(Option.getOrNull(yield* lastChannels.of(guildA, member(9)))).toBe(channelY)
+        yield* flusher.flushNow
+        const xp = yield* xpOf(shard, guildA)
+        expect(xp.get(member(1))).toBe(12)
+        expect(xp.get(member(9))).toBe(12)
       }),
   )
 })
