@@ -1,6 +1,8 @@
 /**
  * Counts text messages: the guild's context, the domain's award decision, the accrual. Events of
- * a guild whose route or settings are not known yet wait in its bounded queue, in order.
+ * a guild whose route or settings are not known yet wait in its bounded queue, in order; events of
+ * a member whose all-time total is not loaded yet wait under that member, in order, while the
+ * rest of the guild goes on.
  */
 import * as Award from "@tally/domain/Award"
 import {
@@ -57,7 +59,7 @@ export class Counter extends Context.Tag("@tally/gateway/Counter")<
      */
     readonly countMessage: (event: MessageEvent) => Effect.Effect<void>
     /**
-     * `countMessage` for many events at once, in their order: the events of a guild whose context
+     * `countMessage` for many events at once, in their order: the events of guilds whose context
      * is known are decided and accrued in one buffer step per DB shard, and the metrics are
      * updated once. The dispatch loop hands its messages over this way.
      */

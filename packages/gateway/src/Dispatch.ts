@@ -682,8 +682,23 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
 
     const handle = (envelope: Envelope): Effect.Effect<void> => handleAll([envelope])
 
+    /**
+     * The next dispatches: all that wait, up to `MAX_CHUNK`. A short chunk waits one
+     * millisecond for the socket to deliver more, so that under load each pass over the
+     * counter carries many messages (a pass costs about as much as a few dozen messages).
+     */
+    const nextChunk = (queue: Queue.Dequeue<Envelope>) =>
+      Effect.flatMap(Queue.takeBetween(queue, 1, MAX_CHUNK), (first) =>
+        first.length >= SHORT_CHUNK
+          ? Effect.succeed(first)
+          : Effect.sleep(Duration.millis(1)).pipe(
+              Effect.zipRight(Queue.takeUpTo(queue, MAX_CHUNK - first.length)),
+              Effect.map((more) => Chunk.appendAll(first, more)),
+            ),
+      )
+
     const run = (queue: Queue.Dequeue<Envelope>) =>
-      Queue.takeBetween(queue, 1, 512).pipe(
+      nextChunk(queue).pipe(
         Effect.flatMap((chunk) => handleAll(Chunk.toReadonlyArray(chunk))),
         Effect.forever,
       )
@@ -707,6 +722,9 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
       expirePending,
     })
   })
+
+const MAX_CHUNK = 1_024
+const SHORT_CHUNK = 128
 
 const hasGuildId = (data: unknown): boolean =>
   typeof data === "object" && data !== null && "guild_id" in data && data.guild_id != null
