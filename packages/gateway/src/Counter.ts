@@ -16,6 +16,7 @@ import {
   Context,
   Duration,
   Effect,
+  Exit,
   FiberMap,
   FiberSet,
   Layer,
@@ -139,7 +140,6 @@ interface Tally {
 /** The effects one synchronous pass over events leaves to run after it. */
 interface Batch {
   readonly tally: Tally
-  waitingChange: number
   readonly lanesToDrain: Set<Snowflake>
   /** Authors to load, per guild, with the guild's DB shard. */
   readonly toLoad: Map<Snowflake, { readonly dbShardId: number; readonly authors: Set<Snowflake> }>
@@ -150,7 +150,6 @@ interface Batch {
 
 const newBatch = (): Batch => ({
   tally: { counted: 0, skipped: new Map() },
-  waitingChange: 0,
   lanesToDrain: new Set(),
   toLoad: new Map(),
   overflow: [],
@@ -181,6 +180,8 @@ export const make = (options: Options = {}) =>
     const lastChannel = new Map<string, Map<string, Snowflake>>()
     let waiting = 0
     let closed = false
+    /** Set when an overflow wait is interrupted: from then on nothing waits for room. */
+    let stopping = false
 
     const setWaiting = (change: number) =>
       Effect.suspend(() => {
@@ -296,7 +297,7 @@ export const make = (options: Options = {}) =>
       const queue = queueOf(event.guildId)
       if (overflows(event, queue, batch)) return
       queue.lane.push(event)
-      batch.waitingChange += 1
+      waiting += 1
       batch.lanesToDrain.add(event.guildId)
     }
 
@@ -317,7 +318,7 @@ export const make = (options: Options = {}) =>
         }
       }
       queue.parkedCount += 1
-      if (!counted) batch.waitingChange += 1
+      if (!counted) waiting += 1
     }
 
     /**
@@ -344,24 +345,26 @@ export const make = (options: Options = {}) =>
       if (step(event, context, accrue, batch.tally) === "needsTotal") {
         park(event, context.dbShardId, batch, fromQueue)
       } else if (fromQueue) {
-        batch.waitingChange -= 1
+        waiting -= 1
       }
     }
 
-    /** What a pass leaves that must happen with it: metrics and the waiting count. */
+    /**
+     * What a pass leaves that must happen with it: its metrics. (`waiting` itself changes with
+     * the queues, in the pass, so that no other pass can see the two disagree.)
+     */
     const settle = (batch: Batch): Effect.Effect<void> =>
       // Lazy: the pass fills the batch after this effect is built.
       Effect.sync(() => {
         recordNow(batch.tally)
-        if (batch.waitingChange !== 0) {
-          waiting += batch.waitingChange
-          Metrics.messagesWaiting.unsafeUpdate(waiting, [])
-        }
+        Metrics.messagesWaiting.unsafeUpdate(waiting, [])
       })
 
     /**
-     * What a pass leaves to start after it (interruptibly, so that the fibers it forks stay
-     * interruptible): lane drains, total loads, and the overflow, which may wait for room.
+     * What a pass leaves to start after it: lane drains, total loads, and the overflow, which may
+     * wait for room. Started in the pass's own uninterruptible region, so that an interrupted
+     * caller cannot leave a parked author without a loader; the fibers it starts are
+     * interruptible themselves.
      */
     const follow = (batch: Batch): Effect.Effect<void> =>
       Effect.suspend(() => {
@@ -378,7 +381,10 @@ export const make = (options: Options = {}) =>
             Effect.forEach(
               batch.toLoad,
               ([guildId, { dbShardId, authors }]) =>
-                FiberSet.run(loaders, loadThenRelease(dbShardId, guildId, authors)),
+                FiberSet.run(
+                  loaders,
+                  Effect.interruptible(loadThenRelease(dbShardId, guildId, authors)),
+                ),
               { discard: true },
             ),
             Effect.forEach(batch.overflow, enqueue, { discard: true }),
@@ -387,12 +393,12 @@ export const make = (options: Options = {}) =>
         )
       })
 
-    /** One pass's effects in order: `passes` and its settling at once, then what it started. */
+    /** A pass, its settling and what it starts, never cut apart by an interruption. */
     const complete = (passes: Effect.Effect<void>, batch: Batch): Effect.Effect<void> =>
       passes.pipe(
         Effect.zipRight(settle(batch)),
-        Effect.uninterruptible,
         Effect.zipRight(follow(batch)),
+        Effect.uninterruptible,
       )
 
     /** Loads the authors' totals, then counts their parked events in order. */
@@ -403,6 +409,8 @@ export const make = (options: Options = {}) =>
     ): Effect.Effect<void> =>
       Effect.gen(function* () {
         yield* accrual.ensureAllLoaded(dbShardId, guildId, authors)
+        // Forgotten meanwhile (the bot left): do not load its context back into the cache.
+        if (!queues.has(guildId)) return
         const context = yield* contexts.load(guildId)
         const batch = newBatch()
         yield* accrual
@@ -482,7 +490,9 @@ export const make = (options: Options = {}) =>
         const queue = queues.get(guildId)
         if (queue === undefined || queue.draining) return Effect.void
         queue.draining = true
-        return Effect.asVoid(FiberMap.run(drainers, guildId, drain(guildId, queue)))
+        return Effect.asVoid(
+          FiberMap.run(drainers, guildId, Effect.interruptible(drain(guildId, queue))),
+        )
       })
 
     const drop = (event: MessageEvent, queue: GuildQueue) =>
@@ -507,11 +517,25 @@ export const make = (options: Options = {}) =>
     const enqueue = (event: MessageEvent): Effect.Effect<void> =>
       Effect.gen(function* () {
         const full = () => sizeOf(queueOf(event.guildId)) >= capacity
-        if (full() && Option.isSome(contexts.cached(event.guildId))) {
+        if (!stopping && full() && Option.isSome(contexts.cached(event.guildId))) {
           const deadline = (yield* Clock.currentTimeMillis) + maxWaitForRoom
-          while (full() && (yield* Clock.currentTimeMillis) < deadline) {
-            yield* Effect.sleep(Duration.millis(5))
-          }
+          const waited = yield* Effect.exit(
+            Effect.interruptible(
+              Effect.gen(function* () {
+                while (full() && (yield* Clock.currentTimeMillis) < deadline) {
+                  yield* Effect.sleep(Duration.millis(5))
+                }
+              }),
+            ),
+          )
+          // The caller is stopping (Gateway.stop): its events are handed over already, so they
+          // wait past the capacity, to be saved by `shutdown`, rather than be lost.
+          if (Exit.isInterrupted(waited)) stopping = true
+        }
+        if (stopping) {
+          queueOf(event.guildId).lane.push(event)
+          waiting += 1
+          return
         }
         if (full()) return yield* drop(event, queueOf(event.guildId))
         yield* route([event])

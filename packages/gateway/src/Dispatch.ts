@@ -646,21 +646,27 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
         let messages: Array<Envelope> = []
         let batch: Array<MessageEvent> = []
         let others: Array<Effect.Effect<void>> = []
+        // Only the wait for the counter to catch up can be interrupted: once a run is handed
+        // over it is marked processed with it, or a resume would replay what was counted.
         const flush = Effect.suspend(() => {
           if (messages.length === 0) return Effect.void
-          const counting =
-            batch.length === 0
-              ? Effect.void
-              : Effect.zipRight(counterCaughtUp, counter.countMessages(batch))
-          const handling =
-            others.length === 0
-              ? counting
-              : Effect.zipRight(counting, Effect.all(others, { discard: true }))
+          const events = batch
+          const rest = others
           const envelopes = messages
           messages = []
           batch = []
           others = []
-          return guarded(envelopes, handling)
+          return Effect.uninterruptibleMask((restore) => {
+            const counting =
+              events.length === 0
+                ? Effect.void
+                : Effect.zipRight(restore(counterCaughtUp), counter.countMessages(events))
+            const handling =
+              rest.length === 0
+                ? counting
+                : Effect.zipRight(counting, Effect.all(rest, { discard: true }))
+            return guarded(envelopes, handling)
+          })
         })
         for (const envelope of chunk) {
           if (envelope.event !== "MESSAGE_CREATE") {

@@ -500,15 +500,16 @@ export const make = (options: Options = {}) =>
 
     const accept = (change: LevelChange) =>
       Effect.suspend(() => {
-        const context = contexts.cached(change.guildId)
-        if (Option.isSome(context) && !hasWork(context.value, change.oldLevel, change.newLevel)) {
-          return Effect.void
-        }
         const key = memberKey(change.guildId, change.userId)
         const known = waiting.get(key)
         if (known !== undefined) {
           known.toLevel = change.newLevel
           if (change.noticeChannelId !== null) known.noticeChannelId = change.noticeChannelId
+          return Effect.void
+        }
+        // Only a change that would start a job is filtered: one joining a waiting job may undo it.
+        const context = contexts.cached(change.guildId)
+        if (Option.isSome(context) && !hasWork(context.value, change.oldLevel, change.newLevel)) {
           return Effect.void
         }
         if (waiting.size >= capacity) {

@@ -104,7 +104,9 @@ export const make = (options: Options = {}) =>
       Effect.gen(function* () {
         const first = yield* Queue.takeBetween(queue, 1, maxBatch)
         // Under a burst of first sights, a short wait lets one query answer many passes.
-        if (first.length < maxBatch) yield* Effect.sleep(gatherWindow)
+        if (first.length < maxBatch && Duration.toMillis(gatherWindow) > 0) {
+          yield* Effect.sleep(gatherWindow)
+        }
         const batch = Chunk.appendAll(first, yield* Queue.takeUpTo(queue, maxBatch - first.length))
         yield* flusher.spillSettled(dbShardId)
         const byGuild = new Map<Snowflake, Array<LoadRequest>>()

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { Snowflake } from "@tally/domain/Snowflake"
-import { type Context, Effect, Either, Layer, TestClock } from "effect"
+import { Context, Deferred, Effect, Either, Fiber, Layer, Queue, TestClock } from "effect"
 import { parseShardIds } from "../src/Config"
 import { Counter, type MessageEvent } from "../src/Counter"
 import * as Dispatch from "../src/Dispatch"
@@ -307,6 +307,43 @@ describe("Dispatch skips malformed or unexpected payloads and goes on", () => {
       expect((yield* Dispatch.skippedCount("handler_failed")) - before).toBe(1)
     }).pipe(Effect.provide(layer))
   })
+})
+
+describe("Dispatch marks a run of messages processed with its hand-over", () => {
+  it.scopedLive(
+    "the loop stopped while the counter waits for room: the run it handed over is marked processed",
+    () =>
+      Effect.gen(function* () {
+        const handed: Array<MessageEvent> = []
+        const waiting = yield* Deferred.make<void>()
+        // Like Counter.countMessages: the events are taken, then a wait for room that an
+        // interruption ends early (the counter keeps them).
+        const layer = Dispatch.layer().pipe(
+          Layer.provideMerge(GuildState.layer),
+          Layer.provideMerge(
+            fakeCounter({
+              countMessages: (events) =>
+                Effect.sync(() => void handed.push(...events)).pipe(
+                  Effect.zipRight(Deferred.succeed(waiting, undefined)),
+                  Effect.zipRight(Effect.exit(Effect.interruptible(Effect.never))),
+                  Effect.asVoid,
+                ),
+            }),
+          ),
+        )
+        const context = yield* Layer.build(layer)
+        const dispatch = Context.get(context, Dispatch.Dispatch)
+        yield* dispatch.handle(guildCreate())
+        const queue = yield* Queue.unbounded<Dispatch.Envelope>()
+        const run = Array.from({ length: 5 }, () => message(TEXT))
+        yield* Queue.offerAll(queue, run)
+        const loop = yield* Effect.fork(dispatch.run(queue))
+        yield* Deferred.await(waiting)
+        yield* Fiber.interrupt(loop)
+        expect(handed).toHaveLength(5)
+        expect(yield* dispatch.processedSequence(0)).toBe(run[4]!.sequence)
+      }),
+  )
 })
 
 describe("Dispatch keeps guild state current", () => {
