@@ -52,6 +52,13 @@ export const CloseCode = {
 } as const
 
 /** Close codes after which the session is dead (Discord: "reconnect and start a new session"). */
+/**
+ * Events a heartbeat acknowledged that a RESUME may still ask for. A heartbeat carries the last
+ * sequence the client *received*; a client that handles events behind what it received (a bot
+ * with a backlog) resumes from what it *handled*, and Discord replays from there.
+ */
+const RESUME_WINDOW = 50_000
+
 const SESSION_ENDING_CLOSES = new Set([4004, 4007, 4009, 4010, 4011, 4012, 4013, 4014])
 
 /** Bytes built when first needed (an object, not a closure: one is made per trace message). */
@@ -339,19 +346,26 @@ export const makeGateway = (options: GatewayOptions) => {
 
   // -- acknowledgement ------------------------------------------------------------------------
 
-  const acknowledge = (session: Session, seq: number) => {
+  /**
+   * The client has `seq` (a heartbeat, or a RESUME from it). `keep`: how many of the newest
+   * acknowledged events the session's log still holds for a later RESUME.
+   */
+  const acknowledge = (session: Session, seq: number, keep = 0) => {
     const shard = session.shard
-    const upTo = Math.min(seq, session.seq) - session.logBase
-    if (upTo >= 0) {
-      for (let index = upTo; index >= 0; index--) {
+    const acked = Math.min(seq, session.seq) - session.logBase
+    if (acked >= 0) {
+      for (let index = acked; index >= 0; index--) {
         const item = session.log[index]
         if (typeof item === "number") {
           if (item + 1 > shard.acked) shard.acked = item + 1
           break
         }
       }
-      session.log.splice(0, upTo + 1)
-      session.logBase += upTo + 1
+      const upTo = acked - keep
+      if (upTo >= 0) {
+        session.log.splice(0, upTo + 1)
+        session.logBase += upTo + 1
+      }
     }
     if (seq >= session.seq && session.cursor > shard.acked) shard.acked = session.cursor
     trimStream(shard)
@@ -360,7 +374,15 @@ export const makeGateway = (options: GatewayOptions) => {
   const trimStream = (shard: Shard) => {
     let lowest = shard.acked
     for (const session of sessions.values()) {
-      if (session.shard === shard && session.valid) lowest = Math.min(lowest, session.cursor)
+      if (session.shard !== shard || !session.valid) continue
+      lowest = Math.min(lowest, session.cursor)
+      // The stream entries a RESUME may still replay stay.
+      for (const item of session.log) {
+        if (typeof item === "number") {
+          lowest = Math.min(lowest, item)
+          break
+        }
+      }
     }
     const drop = lowest - shard.offset
     if (drop > 8192) {
@@ -626,7 +648,7 @@ export const makeGateway = (options: GatewayOptions) => {
     const session = connection.session
     if (session && typeof d === "number") {
       session.shard.lastHeartbeatSeq = d
-      acknowledge(session, d)
+      acknowledge(session, d, RESUME_WINDOW)
       if (session.draining && d >= session.seq) {
         for (const resolve of session.drainWaiters.splice(0)) resolve()
       }

@@ -242,6 +242,98 @@ describe("close codes and session faults", () => {
   )
 })
 
+/** A bare socket to the simulator: frames as they arrive, and a wait for the next one that fits. */
+const rawSocket = (url: string) =>
+  Effect.promise(
+    () =>
+      new Promise<{
+        readonly send: (payload: unknown) => void
+        readonly next: (fits: (frame: RawFrame) => boolean) => Promise<RawFrame>
+        readonly close: (code: number) => void
+      }>((resolve) => {
+        const socket = new WebSocket(url)
+        const frames: Array<RawFrame> = []
+        let wake = () => {}
+        socket.on("message", (data) => {
+          frames.push(JSON.parse(String(data)) as RawFrame)
+          wake()
+        })
+        socket.on("open", () =>
+          resolve({
+            send: (payload) => socket.send(JSON.stringify(payload)),
+            next: async (fits) => {
+              for (;;) {
+                const index = frames.findIndex(fits)
+                if (index >= 0) return frames.splice(0, index + 1)[index] as RawFrame
+                await new Promise<void>((woken) => {
+                  wake = woken
+                })
+              }
+            },
+            close: (code) => socket.close(code),
+          }),
+        )
+      }),
+  )
+
+interface RawFrame {
+  readonly op: number
+  readonly t: string | null
+  readonly s: number | null
+  readonly d: { readonly id?: string; readonly session_id?: string } | null
+}
+
+describe("a RESUME may start before the last heartbeat", () => {
+  it.scopedLive(
+    "a client that handled less than it received resumes from what it handled and gets the rest",
+    () =>
+      Effect.gen(function* () {
+        const messages = 50
+        const sim = yield* DiscordSim.make({
+          world: fixtureWorld({ guilds: 1, messages }),
+          discordShards: 1,
+          heartbeatIntervalMillis: 60_000,
+          speed: "max",
+        })
+        const url = `${sim.gatewayUrl}?v=10&encoding=json`
+        const first = yield* rawSocket(url)
+        yield* Effect.promise(() => first.next((frame) => frame.op === 10))
+        first.send({
+          op: 2,
+          d: { token: sim.token, intents: TALLY_INTENTS, properties: {}, shard: [0, 1] },
+        })
+        const ready = yield* Effect.promise(() => first.next((frame) => frame.t === "READY"))
+        const received: Array<RawFrame> = []
+        while (received.length < messages) {
+          received.push(
+            yield* Effect.promise(() => first.next((frame) => frame.t === "MESSAGE_CREATE")),
+          )
+        }
+        // The heartbeat says everything arrived; only the first ten were handled.
+        first.send({ op: 1, d: received[messages - 1]!.s })
+        yield* Effect.promise(() => first.next((frame) => frame.op === 11))
+        first.close(4000)
+
+        const second = yield* rawSocket(url)
+        yield* Effect.promise(() => second.next((frame) => frame.op === 10))
+        second.send({
+          op: 6,
+          d: { token: sim.token, session_id: ready.d?.session_id, seq: received[9]!.s },
+        })
+        const replayed: Array<string | undefined> = []
+        for (;;) {
+          const frame = yield* Effect.promise(() =>
+            second.next((frame) => frame.op === 9 || frame.t !== null),
+          )
+          expect(frame.op).not.toBe(9)
+          if (frame.t === "RESUMED") break
+          if (frame.t === "MESSAGE_CREATE") replayed.push(frame.d?.id)
+        }
+        expect(replayed).toEqual(received.slice(10).map((frame) => frame.d?.id))
+      }),
+  )
+})
+
 describe("events reach the client as Discord sends them", () => {
   it.scopedLive("each injectable event arrives by name; voice members join GUILD_CREATE", () =>
     Effect.gen(function* () {
