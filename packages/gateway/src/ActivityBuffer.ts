@@ -14,20 +14,40 @@ import type { Snowflake } from "@tally/domain/Snowflake"
 import { Clock, Context, Effect, Layer, Option, Queue, Ref } from "effect"
 
 /**
+ * One member on one DB shard: its all-time XP (the DB's value at load plus everything since) and
+ * its rows in the current buffer, by kind and then channel ("" for per-member kinds). Keyed this
+ * way, an accrual builds one key string (the member's), not one per row.
+ */
+export interface MemberEntry {
+  total: number
+  /** Owned by the buffer and merged into in place until swapped out; null when none. */
+  rows: Map<ActivityDelta.DeltaKind, Map<string, ActivityDelta.MutableDelta>> | null
+}
+
+/**
  * One DB shard's state. The maps are mutable for speed, but only ever touched inside a `Ref`
- * step (which runs synchronously, start to end, so nothing interleaves), and a swapped-out
- * `deltas` map is replaced, never touched again.
+ * step (which runs synchronously, start to end, so nothing interleaves), and swapped-out rows are
+ * never touched again (their members get fresh row maps).
  */
 export interface ShardBuffer {
-  /** Owned by the buffer and merged into in place until swapped out. */
-  readonly deltas: Map<string, ActivityDelta.MutableDelta>
-  /** When the oldest delta still in `deltas` was accrued (epoch ms), or null when empty. */
-  readonly oldestAt: number | null
-  /** All-time XP per member (`guildId/userId`): the DB's value at load plus everything since. */
-  // TODO: totals are never evicted (a reload would have to wait for the member's unwritten
+  /** Per member (`guildId/userId`). */
+  // TODO: members are never evicted (a reload would have to wait for the member's unwritten
   // batches, see the rule above) — remove when eviction of members with no unwritten delta exists.
-  readonly totals: Map<string, number>
+  readonly members: Map<string, MemberEntry>
+  /** Members with rows in the current buffer. */
+  readonly dirty: Array<MemberEntry>
+  /** Rows in the current buffer. */
+  rows: number
+  /** When the oldest row still in the buffer was accrued (epoch ms), or null when empty. */
+  oldestAt: number | null
 }
+
+const emptyBuffer = (members: Map<string, MemberEntry>): ShardBuffer => ({
+  members,
+  dirty: [],
+  rows: 0,
+  oldestAt: null,
+})
 
 export interface Totals {
   readonly oldTotal: number
@@ -37,8 +57,8 @@ export interface Totals {
 /** What a `transact` step may do to one DB shard's buffer, synchronously, any number of times. */
 export interface ShardStep {
   /**
-   * Merges `deltas` and adds `xp` to the member's total; undefined (and nothing changed) when the
-   * member's total is not loaded yet.
+   * Merges `deltas` (the member's own) and adds `xp` to the member's total; undefined (and
+   * nothing changed) when the member's total is not loaded yet.
    */
   readonly accrue: (
     guildId: Snowflake,
@@ -119,11 +139,7 @@ export const make = (options: Options = {}) =>
     const bufferOf = (dbShardId: number): Ref.Ref<ShardBuffer> => {
       let buffer = buffers.get(dbShardId)
       if (buffer === undefined) {
-        buffer = Ref.unsafeMake<ShardBuffer>({
-          deltas: new Map(),
-          oldestAt: null,
-          totals: new Map(),
-        })
+        buffer = Ref.unsafeMake<ShardBuffer>(emptyBuffer(new Map()))
         buffers.set(dbShardId, buffer)
       }
       return buffer
@@ -135,27 +151,38 @@ export const make = (options: Options = {}) =>
           let accrued = false
           const step: ShardStep = {
             accrue: (guildId, userId, deltas, xp) => {
-              const key = memberKey(guildId, userId)
-              const oldTotal = state.totals.get(key)
-              if (oldTotal === undefined) return undefined
-              for (const delta of deltas) {
-                const deltaKey = ActivityDelta.key(delta)
-                const buffered = state.deltas.get(deltaKey)
-                if (buffered === undefined) {
-                  state.deltas.set(deltaKey, ActivityDelta.mutableCopy(delta))
-                } else {
-                  ActivityDelta.mergeInto(buffered, delta)
+              const member = state.members.get(memberKey(guildId, userId))
+              if (member === undefined) return undefined
+              if (deltas.length > 0) {
+                accrued = true
+                if (member.rows === null) {
+                  member.rows = new Map()
+                  state.dirty.push(member)
+                }
+                for (const delta of deltas) {
+                  let byChannel = member.rows.get(delta.kind)
+                  if (byChannel === undefined) {
+                    byChannel = new Map()
+                    member.rows.set(delta.kind, byChannel)
+                  }
+                  const channel = delta.channelId ?? ""
+                  const buffered = byChannel.get(channel)
+                  if (buffered === undefined) {
+                    byChannel.set(channel, ActivityDelta.mutableCopy(delta))
+                    state.rows += 1
+                  } else {
+                    ActivityDelta.mergeInto(buffered, delta)
+                  }
                 }
               }
-              if (deltas.length > 0) accrued = true
-              const newTotal = oldTotal + xp
-              state.totals.set(key, newTotal)
-              return { oldTotal, newTotal }
+              const oldTotal = member.total
+              member.total = oldTotal + xp
+              return { oldTotal, newTotal: member.total }
             },
           }
           const result = f(step)
-          const next = state.oldestAt === null && accrued ? { ...state, oldestAt: now } : state
-          return [[result, state.deltas.size], next]
+          if (accrued && state.oldestAt === null) state.oldestAt = now
+          return [[result, state.rows], state]
         }),
       ).pipe(
         Effect.flatMap(([result, rows]) =>
@@ -174,14 +201,14 @@ export const make = (options: Options = {}) =>
 
     const totalOf = (dbShardId: number, guildId: Snowflake, userId: Snowflake) =>
       Effect.map(Ref.get(bufferOf(dbShardId)), (state) =>
-        Option.fromNullable(state.totals.get(memberKey(guildId, userId))),
+        Option.fromNullable(state.members.get(memberKey(guildId, userId))?.total),
       )
 
     const missingTotals = (dbShardId: number, guildId: Snowflake, userIds: Iterable<Snowflake>) =>
       Effect.map(Ref.get(bufferOf(dbShardId)), (state) => {
         const missing = new Set<Snowflake>()
         for (const userId of userIds) {
-          if (!state.totals.has(memberKey(guildId, userId))) missing.add(userId)
+          if (!state.members.has(memberKey(guildId, userId))) missing.add(userId)
         }
         return [...missing]
       })
@@ -192,20 +219,21 @@ export const make = (options: Options = {}) =>
     const installTotals = (dbShardId: number, totals: Iterable<readonly [string, number]>) =>
       Ref.update(bufferOf(dbShardId), (state) => {
         for (const [key, alltime] of totals) {
-          if (!state.totals.has(key)) state.totals.set(key, alltime)
+          if (!state.members.has(key)) state.members.set(key, { total: alltime, rows: null })
         }
         return state
       })
 
     const swap = (dbShardId: number) =>
-      Ref.modify(bufferOf(dbShardId), (state): [Option.Option<Swapped>, ShardBuffer] =>
-        state.oldestAt === null || state.deltas.size === 0
-          ? [Option.none(), state]
-          : [
-              Option.some({ deltas: [...state.deltas.values()], oldestAt: state.oldestAt }),
-              { deltas: new Map(), oldestAt: null, totals: state.totals },
-            ],
-      )
+      Ref.modify(bufferOf(dbShardId), (state): [Option.Option<Swapped>, ShardBuffer] => {
+        if (state.oldestAt === null || state.rows === 0) return [Option.none(), state]
+        const deltas: Array<ActivityDelta.ActivityDelta> = []
+        for (const member of state.dirty) {
+          for (const byChannel of member.rows?.values() ?? []) deltas.push(...byChannel.values())
+          member.rows = null
+        }
+        return [Option.some({ deltas, oldestAt: state.oldestAt }), emptyBuffer(state.members)]
+      })
 
     const dbShardIds = Effect.sync(() => [...buffers.keys()].sort((a, b) => a - b))
 
@@ -214,7 +242,7 @@ export const make = (options: Options = {}) =>
         let rows = 0
         let oldestAt: number | null = null
         for (const state of states) {
-          rows += state.deltas.size
+          rows += state.rows
           if (state.oldestAt !== null && (oldestAt === null || state.oldestAt < oldestAt)) {
             oldestAt = state.oldestAt
           }
