@@ -48,22 +48,15 @@ export class Accrual extends Context.Tag("@tally/gateway/Accrual")<
   {
     /** Accrues once the member's total is loaded (loading it first if needed). */
     readonly accrue: (input: AccrualInput) => Effect.Effect<Totals>
-    /** Accrues only if the member's total is loaded already; None (nothing changed) otherwise. */
-    readonly accrueIfLoaded: (input: AccrualInput) => Effect.Effect<Option.Option<Totals>>
     /**
      * Runs `f` as one atomic step on the DB shard's buffer (see `ActivityBuffer.transact`); inside
-     * it, `accrue` works like `accrueIfLoaded` (undefined: not loaded, nothing changed) for inputs
-     * of that DB shard. Level changes are published once `f` is done.
+     * it, `accrue` accrues an input of that DB shard whose member's total is loaded, and answers
+     * undefined (nothing changed) otherwise. Level changes are published once `f` is done.
      */
     readonly transact: <A>(
       dbShardId: number,
       f: (accrue: (input: AccrualInput) => Totals | undefined) => A,
     ) => Effect.Effect<A>
-    readonly ensureLoaded: (
-      dbShardId: number,
-      guildId: Snowflake,
-      userId: Snowflake,
-    ) => Effect.Effect<void>
     readonly ensureAllLoaded: (
       dbShardId: number,
       guildId: Snowflake,
@@ -147,9 +140,7 @@ export const make = Effect.gen(function* () {
 
   return {
     accrue,
-    accrueIfLoaded,
     transact,
-    ensureLoaded: totals.ensureLoaded,
     ensureAllLoaded: totals.ensureAllLoaded,
     levelChanges,
   } satisfies Context.Tag.Service<Accrual>

@@ -50,8 +50,6 @@ const harness = (capacity: number, holdFirstPass: boolean) =>
     const levelChanges = yield* PubSub.unbounded<never>()
     const accrual = {
       accrue: () => Effect.die("unused"),
-      accrueIfLoaded: () => Effect.die("unused"),
-      ensureLoaded: () => Effect.die("unused"),
       ensureAllLoaded: (_db: number, _g: Snowflake, users: Iterable<Snowflake>) =>
         Effect.zipRight(
           Deferred.await(loadGate),
@@ -85,7 +83,7 @@ const harness = (capacity: number, holdFirstPass: boolean) =>
       roleDeleted: () => Effect.void,
     } as unknown as GuildContext["Type"]
     const spill = {
-      directory: "/tmp/x",
+      directory: "(in memory)",
       readWaiting: Effect.succeed([]),
       writeWaiting: (events: ReadonlyArray<unknown>) => Ref.set(saved, events),
     } as unknown as Spill["Type"]
