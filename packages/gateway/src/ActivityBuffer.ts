@@ -95,11 +95,6 @@ export class ActivityBuffer extends Context.Tag("@tally/gateway/ActivityBuffer")
      * of one `Ref` update. `f` must be synchronous and must not keep `step` beyond its call.
      */
     readonly transact: <A>(dbShardId: number, f: (step: ShardStep) => A) => Effect.Effect<A>
-    readonly hasTotal: (
-      dbShardId: number,
-      guildId: Snowflake,
-      userId: Snowflake,
-    ) => Effect.Effect<boolean>
     readonly totalOf: (
       dbShardId: number,
       guildId: Snowflake,
@@ -213,9 +208,6 @@ export const make = (options: Options = {}) =>
         return [...missing]
       })
 
-    const hasTotal = (dbShardId: number, guildId: Snowflake, userId: Snowflake) =>
-      Effect.map(totalOf(dbShardId, guildId, userId), Option.isSome)
-
     const installTotals = (dbShardId: number, totals: Iterable<readonly [string, number]>) =>
       Ref.update(bufferOf(dbShardId), (state) => {
         for (const [key, alltime] of totals) {
@@ -254,7 +246,6 @@ export const make = (options: Options = {}) =>
     return {
       accrue,
       transact,
-      hasTotal,
       missingTotals,
       totalOf,
       installTotals,
