@@ -67,6 +67,7 @@ const program = Effect.scoped(
     }
     // …then handled, with nothing waiting in a queue…
     const idle = Effect.gen(function* () {
+      yield* discord.sync
       if ((yield* Queue.size(discord.dispatches)) > 0) return false
       if ((yield* dispatch.pending).length > 0) return false
       return (yield* counter.stats).waitingEvents === 0

@@ -1,23 +1,22 @@
 /**
- * The Discord connection: `@discordjs/rest` (pointed at `DISCORD_API_URL` when set) and an
- * `@discordjs/ws` `WebSocketManager` with the simple sharding strategy. Dispatches are bridged into
- * an unbounded queue in arrival order (`emit` does not wait for listeners, so the queue is the
- * backpressure point). Close codes that end a session for good (4004, 4010–4014) and a REST 401
- * complete `fatal`, which main turns into a non-zero exit with a clear message.
+ * The Discord connection: `@discordjs/rest` (pointed at `DISCORD_API_URL` when set) here, and an
+ * `@discordjs/ws` `WebSocketManager` with the simple sharding strategy in a worker thread
+ * (`DiscordWorker.ts`): receiving and parsing the frames costs as much as counting them, so they
+ * run on another core. Dispatches are bridged into an unbounded queue in arrival order (the
+ * socket does not wait for the main thread, so the queue is the backpressure point). Close codes
+ * that end a session for good (4004, 4010–4014), a REST 401 and a failed worker complete
+ * `fatal`, which main turns into a non-zero exit with a clear message.
  */
+import { Worker } from "node:worker_threads"
 import { REST, RESTEvents } from "@discordjs/rest"
-import {
-  type SessionInfo,
-  WebSocketManager,
-  type WebSocketShardDestroyOptions,
-  WebSocketShardEvents,
-} from "@discordjs/ws"
+import type { SessionInfo } from "@discordjs/ws"
 import {
   Context,
   Data,
   Deferred,
   Duration,
   Effect,
+  Either,
   Layer,
   Option,
   Queue,
@@ -26,6 +25,7 @@ import {
   Schedule,
 } from "effect"
 import { GatewayConfig, shardCountOf } from "./Config"
+import type { Command, ToMain, ToWorker, WireDispatch, WorkerStart } from "./DiscordWire"
 import type { Envelope } from "./Dispatch"
 import * as Payloads from "./Payloads"
 import { type SavedSession, Session } from "./Session"
@@ -61,11 +61,15 @@ export class Discord extends Context.Tag("@tally/gateway/Discord")<
   Discord,
   {
     readonly rest: REST
-    readonly manager: WebSocketManager
     readonly discordShardIds: ReadonlyArray<number>
     readonly discordShardCount: number
-    /** Dispatches in arrival order; consumed by `Dispatch.run`. */
-    readonly dispatches: Queue.Dequeue<Envelope>
+    /**
+     * Dispatches in arrival order, in the batches they crossed from the connection's thread in
+     * (one queue operation per batch, not per dispatch); consumed by `Dispatch.run`.
+     */
+    readonly dispatches: Queue.Dequeue<ReadonlyArray<Envelope>>
+    /** Resolves once every dispatch the connection has received so far is in `dispatches`. */
+    readonly sync: Effect.Effect<void>
     /** What the previous process saved for these shards (read once at start). */
     readonly restored: ReadonlyMap<number, SavedSession>
     /** Connects every shard (resuming a restored session); resolves once all are READY/RESUMED. */
@@ -78,6 +82,23 @@ export class Discord extends Context.Tag("@tally/gateway/Discord")<
     readonly closeResumable: Effect.Effect<void>
   }
 >() {}
+
+/**
+ * A batch from the connection's thread as envelopes: a message that passed the thread's hand
+ * check carries its fields, any other is decoded here (the schema words the error).
+ */
+const toEnvelopes = (json: string): ReadonlyArray<Envelope> => {
+  const batch = JSON.parse(json) as Array<WireDispatch>
+  for (const wire of batch) {
+    if (wire.event === "MESSAGE_CREATE") {
+      ;(wire as { data: unknown }).data = wire.checked
+        ? new Payloads.ArrivedMessage(Either.right(wire.data as Payloads.MessageFields))
+        : Payloads.arrived(wire.data)
+    }
+  }
+  // A wire dispatch is an envelope with one more field (`checked`).
+  return batch
+}
 
 /** The Discord shard that carries a guild. */
 export const discordShardOf = (guildId: string, discordShardCount: number): number =>
@@ -146,88 +167,139 @@ export const make = (options: DiscordOptions = {}) =>
     )
     const restored = yield* session.load(discordShardIds)
 
-    const dispatches = yield* Effect.acquireRelease(Queue.unbounded<Envelope>(), Queue.shutdown)
+    const dispatches = yield* Effect.acquireRelease(
+      Queue.unbounded<ReadonlyArray<Envelope>>(),
+      Queue.shutdown,
+    )
 
-    const manager = new WebSocketManager({
-      token,
-      intents: INTENTS,
-      rest,
-      shardCount: discordShardCount,
-      shardIds: [...discordShardIds],
-      retrieveSessionInfo: (discordShardId) => session.retrieve(discordShardId),
-      updateSessionInfo: (discordShardId, info) => session.update(discordShardId, info),
-      ...(options.skipIdentifyThrottle
-        ? {
-            buildIdentifyThrottler: () =>
-              Promise.resolve({ waitForIdentify: () => Promise.resolve() }),
-          }
-        : {}),
-    })
-
-    manager.on(WebSocketShardEvents.Dispatch, (payload, discordShardId) => {
-      Queue.unsafeOffer(dispatches, {
-        discordShardId,
-        sequence: payload.s,
-        event: payload.t,
-        // A message is reduced here, so its parsed payload dies young (see `Payloads`).
-        data: payload.t === "MESSAGE_CREATE" ? Payloads.arrived(payload.d) : payload.d,
-      })
-    })
-    manager.on(WebSocketShardEvents.Closed, (code, discordShardId) => {
-      const reason = FATAL_CLOSE_CODES.get(code)
-      if (reason !== undefined) {
-        fail(
-          new DiscordFatal({
-            reason: `Discord closed shard ${discordShardId} with ${code}: ${reason}`,
-            discordShardId,
-            closeCode: code,
+    let stopping = false
+    const worker = yield* Effect.acquireRelease(
+      Effect.sync(
+        () =>
+          new Worker(new URL("./DiscordWorker.mjs", import.meta.url), {
+            workerData: {
+              token,
+              apiUrl: Option.getOrNull(
+                Option.map(config.discordApiUrl, (api) => api.replace(/\/+$/, "")),
+              ),
+              intents: INTENTS,
+              shardCount: discordShardCount,
+              shardIds: discordShardIds,
+              sessions: discordShardIds.flatMap((id) => {
+                const info = session.retrieve(id)
+                return info === null ? [] : [[id, info] as const]
+              }),
+              skipIdentifyThrottle: options.skipIdentifyThrottle === true,
+            } satisfies WorkerStart,
           }),
-        )
-      }
-    })
-    manager.on(WebSocketShardEvents.Error, (error, discordShardId) => {
-      fail(
-        new DiscordFatal({
-          reason: `Discord shard ${discordShardId} stopped: ${error.message}`,
-          discordShardId,
+      ),
+      (worker) =>
+        Effect.promise(() => {
+          stopping = true
+          return worker.terminate()
         }),
-      )
-    })
+    )
 
     const runtime = yield* Effect.runtime<never>()
     const log = (message: string, annotations: Record<string, unknown>) =>
       Runtime.runFork(runtime)(Effect.logInfo(message).pipe(Effect.annotateLogs(annotations)))
-    manager.on(WebSocketShardEvents.Ready, (data, discordShardId) =>
-      log("discord ready", { discordShardId, guilds: data.guilds.length }),
-    )
-    manager.on(WebSocketShardEvents.Resumed, (discordShardId) =>
-      log("discord resumed", { discordShardId }),
-    )
 
-    const connect = Effect.tryPromise({
-      try: () => manager.connect(),
-      catch: (error) => error,
-    }).pipe(
-      Effect.catchAll((error) =>
-        Deferred.isDone(fatal).pipe(
-          Effect.flatMap((done) =>
-            done
-              ? Deferred.await(fatal)
-              : Effect.logWarning("cannot connect to Discord; retrying").pipe(
-                  Effect.annotateLogs("error", String(error)),
-                  Effect.zipRight(Effect.fail(error)),
-                ),
+    const requests = new Map<number, (outcome: Either.Either<void, string>) => void>()
+    let nextRequest = 0
+    const request = (command: Command) =>
+      Effect.async<void, string>((resume) => {
+        const id = nextRequest++
+        requests.set(id, (outcome) => resume(outcome))
+        worker.postMessage({ ...command, request: id } satisfies ToWorker)
+        return Effect.sync(() => requests.delete(id))
+      })
+
+    worker.on("message", (message: ToMain) => {
+      switch (message.type) {
+        case "dispatches":
+          Queue.unsafeOffer(dispatches, toEnvelopes(message.dispatches))
+          for (const [id, info] of message.sessions) session.update(id, info)
+          return
+        case "ready":
+          return log("discord ready", {
+            discordShardId: message.discordShardId,
+            guilds: message.guilds,
+          })
+        case "resumed":
+          return log("discord resumed", { discordShardId: message.discordShardId })
+        case "closed": {
+          const reason = FATAL_CLOSE_CODES.get(message.code)
+          if (reason !== undefined) {
+            fail(
+              new DiscordFatal({
+                reason: `Discord closed shard ${message.discordShardId} with ${message.code}: ${reason}`,
+                discordShardId: message.discordShardId,
+                closeCode: message.code,
+              }),
+            )
+          }
+          return
+        }
+        case "error":
+          return fail(
+            new DiscordFatal({
+              reason: `Discord shard ${message.discordShardId} stopped: ${message.message}`,
+              discordShardId: message.discordShardId,
+            }),
+          )
+        case "restRefused":
+          return fail(
+            new DiscordFatal({
+              reason: `Discord's REST API refused the token (401 on ${message.method} ${message.route}): check DISCORD_TOKEN`,
+            }),
+          )
+        case "done":
+        case "failed": {
+          const resolve = requests.get(message.request)
+          requests.delete(message.request)
+          resolve?.(message.type === "done" ? Either.right(undefined) : Either.left(message.error))
+          return
+        }
+      }
+    })
+    worker.on("error", (error) =>
+      fail(
+        new DiscordFatal({ reason: `the Discord connection's thread failed: ${error.message}` }),
+      ),
+    )
+    worker.on("exit", (code) => {
+      if (!stopping) {
+        fail(
+          new DiscordFatal({
+            reason: `the Discord connection's thread stopped (exit code ${code})`,
+          }),
+        )
+      }
+    })
+
+    const connect = request({ type: "connect" }).pipe(
+      Effect.catchAll(
+        (error): Effect.Effect<never, string | DiscordFatal> =>
+          Deferred.isDone(fatal).pipe(
+            Effect.flatMap(
+              (done): Effect.Effect<never, string | DiscordFatal> =>
+                done
+                  ? Deferred.await(fatal)
+                  : Effect.logWarning("cannot connect to Discord; retrying").pipe(
+                      Effect.annotateLogs("error", String(error)),
+                      Effect.zipRight(Effect.fail(error)),
+                    ),
+            ),
           ),
-        ),
       ),
       Effect.retry({
         schedule: Schedule.exponential("500 millis").pipe(
           Schedule.either(Schedule.spaced("30 seconds")),
         ),
-        while: (error) => !(error instanceof DiscordFatal),
+        while: (error) => typeof error === "string",
       }),
       Effect.catchAll((error) =>
-        error instanceof DiscordFatal ? Effect.fail(error) : Effect.die(error),
+        typeof error === "string" ? Effect.die(new Error(error)) : Effect.fail(error),
       ),
       Effect.raceFirst(Deferred.await(fatal)),
       Effect.tap(() =>
@@ -237,20 +309,21 @@ export const make = (options: DiscordOptions = {}) =>
       ),
     )
 
-    const destroy = (options: WebSocketShardDestroyOptions) =>
-      Effect.promise(async () => {
-        await manager.destroy(options)
-      }).pipe(Effect.timeout(Duration.seconds(5)), Effect.ignore)
+    const destroy = (options: { readonly code: number; readonly reason: string }) =>
+      request({ type: "destroy", ...options }).pipe(
+        Effect.timeout(Duration.seconds(5)),
+        Effect.ignore,
+      )
 
     // Whatever happened before, the sockets close when the scope does.
     yield* Effect.addFinalizer(() => destroy({ code: RESUMABLE_CLOSE_CODE, reason: "stopping" }))
 
     return Discord.of({
       rest,
-      manager,
       discordShardIds,
       discordShardCount,
       dispatches,
+      sync: Effect.orDie(request({ type: "sync" })),
       restored,
       connect,
       fatal: Deferred.await(fatal),

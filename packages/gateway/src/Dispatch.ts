@@ -27,7 +27,7 @@ import { Counter, type MessageEvent } from "./Counter"
 import type { ChannelInfo, GuildSnapshot, GuildStore, RoleInfo } from "./GuildState"
 import { GuildState } from "./GuildState"
 import { Interactions } from "./Interactions"
-import { ArrivedMessage, decodeMessage, decoder } from "./Payloads"
+import { ArrivedMessage, decodeMessage, decoder, type MessageFields } from "./Payloads"
 import { VoiceTracker } from "./VoiceTracker"
 import { Votes } from "./Votes"
 
@@ -249,7 +249,7 @@ export class Dispatch extends Context.Tag("@tally/gateway/Dispatch")<
     /** Handles one dispatch. Never fails: a bad event is logged, counted and skipped. */
     readonly handle: (envelope: Envelope) => Effect.Effect<void>
     /** Takes dispatches from the queue forever, in order. */
-    readonly run: (queue: Queue.Dequeue<Envelope>) => Effect.Effect<never>
+    readonly run: (queue: Queue.Dequeue<ReadonlyArray<Envelope>>) => Effect.Effect<never>
     /** The sequence of the last dispatch of a Discord shard that was fully handled. */
     readonly processedSequence: (discordShardId: number) => Effect.Effect<number | undefined>
     readonly pending: Effect.Effect<ReadonlyArray<PendingMessage>>
@@ -434,18 +434,17 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
           : decodeMessage(envelope.data)
       if (Either.isLeft(decoded)) return malformed(envelope, decoded.left)
       const fields = decoded.right
-      const detail = {
-        messageId: fields.messageId,
-        channelId: fields.channelId,
-        discordShardId: envelope.discordShardId,
-      }
-      if (fields.guildId === null) return skip("not_in_guild", detail)
+      if (fields.guildId === null) return skip("not_in_guild", detailOf(envelope, fields))
       const guildId = fields.guildId
       if (fields.contentLength > MAX_CONTENT_LENGTH) {
-        return skip("giant_content", { ...detail, guildId, length: fields.contentLength })
+        return skip("giant_content", {
+          ...detailOf(envelope, fields),
+          guildId,
+          length: fields.contentLength,
+        })
       }
       if (fields.memberRoleIds === null && !fields.authorBot) {
-        return skip("no_member", { ...detail, guildId })
+        return skip("no_member", { ...detailOf(envelope, fields), guildId })
       }
       const message: DecodedMessage = {
         messageId: fields.messageId,
@@ -689,23 +688,33 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
     const handle = (envelope: Envelope): Effect.Effect<void> => handleAll([envelope])
 
     /**
-     * The next dispatches: all that wait, up to `MAX_CHUNK`. A short chunk waits one
-     * millisecond for the socket to deliver more, so that under load each pass over the
-     * counter carries many messages (a pass costs about as much as a few dozen messages).
+     * The next dispatches: every batch that waits. A short chunk waits one millisecond for the
+     * socket to deliver more, so that under load each pass over the counter carries many messages
+     * (a pass costs about as much as a few dozen messages).
      */
-    const nextChunk = (queue: Queue.Dequeue<Envelope>) =>
-      Effect.flatMap(Queue.takeBetween(queue, 1, MAX_CHUNK), (first) =>
-        first.length >= SHORT_CHUNK
-          ? Effect.succeed(first)
+    const nextChunk = (queue: Queue.Dequeue<ReadonlyArray<Envelope>>) =>
+      Effect.flatMap(Queue.takeBetween(queue, 1, Number.POSITIVE_INFINITY), (first) => {
+        const chunk = Chunk.toReadonlyArray(first).flat()
+        return chunk.length >= SHORT_CHUNK
+          ? Effect.succeed(chunk)
           : Effect.sleep(Duration.millis(1)).pipe(
-              Effect.zipRight(Queue.takeUpTo(queue, MAX_CHUNK - first.length)),
-              Effect.map((more) => Chunk.appendAll(first, more)),
-            ),
-      )
+              Effect.zipRight(Queue.takeAll(queue)),
+              Effect.map((more) => chunk.concat(...more)),
+            )
+      })
 
-    const run = (queue: Queue.Dequeue<Envelope>) =>
+    const run = (queue: Queue.Dequeue<ReadonlyArray<Envelope>>) =>
       nextChunk(queue).pipe(
-        Effect.flatMap((chunk) => handleAll(Chunk.toReadonlyArray(chunk))),
+        Effect.flatMap((chunk) =>
+          // At most `MAX_CHUNK` per pass, so one pass never holds the thread for long.
+          Effect.forEach(
+            Array.from({ length: Math.ceil(chunk.length / MAX_CHUNK) }, (_, index) =>
+              chunk.slice(index * MAX_CHUNK, (index + 1) * MAX_CHUNK),
+            ),
+            handleAll,
+            { discard: true },
+          ),
+        ),
         Effect.forever,
       )
 
@@ -731,6 +740,16 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
 
 const MAX_CHUNK = 1_024
 const SHORT_CHUNK = 128
+
+/**
+ * What a skipped message's log line names. Made only for a skip, by a function defined once: a
+ * closure made per message costs more than it saves (tsx names every closure it makes).
+ */
+const detailOf = (envelope: Envelope, fields: MessageFields) => ({
+  messageId: fields.messageId,
+  channelId: fields.channelId,
+  discordShardId: envelope.discordShardId,
+})
 
 const hasGuildId = (data: unknown): boolean =>
   typeof data === "object" && data !== null && "guild_id" in data && data.guild_id != null

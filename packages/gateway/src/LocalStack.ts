@@ -186,6 +186,7 @@ export const awaitCaughtUp = (
     const idle = Effect.gen(function* () {
       const status = yield* sim.replay.status
       if (status.phase !== "done") return false
+      yield* gateway.discord.sync
       if ((yield* Queue.size(gateway.discord.dispatches)) > 0) return false
       if ((yield* gateway.dispatch.pending).length > 0) return false
       const waiting = yield* gateway.counter.stats

@@ -174,21 +174,23 @@ const stackLayer = Layer.scoped(
     }).pipe(Effect.provide(context))
     yield* Effect.forkScoped(
       Queue.take(discord.dispatches).pipe(
-        Effect.flatMap((envelope) => {
-          if (envelope.event === "GUILD_CREATE") {
-            return Effect.sync(() =>
-              guildState.store.create(
-                guildSnapshot(envelope.data as Parameters<typeof guildSnapshot>[0]),
-              ),
-            )
-          }
-          if (envelope.event === "INTERACTION_CREATE") {
-            const name = (envelope.data as { data?: { name?: string } }).data?.name
-            const strictOnes = ["probe-stat", "probe-slow"]
-            return (strictOnes.includes(name ?? "") ? strict : interactions).handle(envelope.data)
-          }
-          return Effect.void
-        }),
+        Effect.flatMap((batch) =>
+          Effect.forEach(batch, (envelope) => {
+            if (envelope.event === "GUILD_CREATE") {
+              return Effect.sync(() =>
+                guildState.store.create(
+                  guildSnapshot(envelope.data as Parameters<typeof guildSnapshot>[0]),
+                ),
+              )
+            }
+            if (envelope.event === "INTERACTION_CREATE") {
+              const name = (envelope.data as { data?: { name?: string } }).data?.name
+              const strictOnes = ["probe-stat", "probe-slow"]
+              return (strictOnes.includes(name ?? "") ? strict : interactions).handle(envelope.data)
+            }
+            return Effect.void
+          }),
+        ),
         Effect.forever,
       ),
     )

@@ -97,16 +97,18 @@ export const startStack = (options: StackOptions) =>
     const handledIds = new Set<string>()
     yield* Effect.forkScoped(
       Queue.take(discord.dispatches).pipe(
-        Effect.flatMap((envelope) =>
-          dispatch.handle(envelope).pipe(
-            Effect.zipRight(
-              Effect.sync(() => {
-                handled.set(envelope.event, (handled.get(envelope.event) ?? 0) + 1)
-                const id = (envelope.data as { id?: unknown } | null)?.id
-                if (envelope.event === "MESSAGE_CREATE" && typeof id === "string") {
-                  handledIds.add(id)
-                }
-              }),
+        Effect.flatMap((batch) =>
+          Effect.forEach(batch, (envelope) =>
+            dispatch.handle(envelope).pipe(
+              Effect.zipRight(
+                Effect.sync(() => {
+                  handled.set(envelope.event, (handled.get(envelope.event) ?? 0) + 1)
+                  const id = (envelope.data as { id?: unknown } | null)?.id
+                  if (envelope.event === "MESSAGE_CREATE" && typeof id === "string") {
+                    handledIds.add(id)
+                  }
+                }),
+              ),
             ),
           ),
         ),

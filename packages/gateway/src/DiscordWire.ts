@@ -1,0 +1,58 @@
+/**
+ * What the Discord connection's worker thread (`DiscordWorker.ts`) and the gateway's main thread
+ * say to each other. Plain data only: it crosses threads by structured clone.
+ */
+import type { SessionInfo } from "@discordjs/ws"
+
+/** `workerData` of the connection's worker. */
+export interface WorkerStart {
+  /** The bot token; it crosses to the worker only, never into a log. */
+  readonly token: string
+  readonly apiUrl: string | null
+  readonly intents: number
+  readonly shardCount: number
+  readonly shardIds: ReadonlyArray<number>
+  /** Sessions to resume, by Discord shard id. */
+  readonly sessions: ReadonlyArray<readonly [number, SessionInfo]>
+  readonly skipIdentifyThrottle: boolean
+}
+
+/**
+ * One dispatch. A `MESSAGE_CREATE` that passed the hand check carries only its fields
+ * (`checked`); any other payload, or a message that did not pass, carries its parsed data.
+ */
+export interface WireDispatch {
+  readonly discordShardId: number
+  readonly sequence: number
+  readonly event: string
+  readonly data: unknown
+  readonly checked: boolean
+}
+
+export type ToMain =
+  | {
+      readonly type: "dispatches"
+      /**
+       * `WireDispatch[]` as JSON: one string crosses faster than a graph of small objects
+       * (structured clone), and the main thread's `JSON.parse` builds them faster than the clone.
+       */
+      readonly dispatches: string
+      /** The sessions changed since the last batch (null: no session any more). */
+      readonly sessions: ReadonlyArray<readonly [number, SessionInfo | null]>
+    }
+  | { readonly type: "ready"; readonly discordShardId: number; readonly guilds: number }
+  | { readonly type: "resumed"; readonly discordShardId: number }
+  | { readonly type: "closed"; readonly discordShardId: number; readonly code: number }
+  | { readonly type: "error"; readonly discordShardId: number; readonly message: string }
+  | { readonly type: "restRefused"; readonly method: string; readonly route: string }
+  | { readonly type: "done"; readonly request: number }
+  | { readonly type: "failed"; readonly request: number; readonly error: string }
+
+/** What the main thread asks; the worker answers `done` or `failed` with the request's number. */
+export type Command =
+  | { readonly type: "connect" }
+  /** Answered once every dispatch received so far has been posted. */
+  | { readonly type: "sync" }
+  | { readonly type: "destroy"; readonly code: number; readonly reason: string }
+
+export type ToWorker = Command & { readonly request: number }

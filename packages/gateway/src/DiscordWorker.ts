@@ -1,0 +1,120 @@
+/**
+ * The Discord connection's worker thread: an `@discordjs/ws` `WebSocketManager` (simple sharding
+ * strategy) that receives, inflates and parses every frame off the main thread, checks each
+ * `MESSAGE_CREATE` (`MessageCheck`) and posts what arrived to the main thread in batches:
+ * one batch per turn of this thread's event loop, so a socket read of many frames costs the main
+ * thread one message. Sessions live here (the library asks for one on every dispatch); changed
+ * ones travel with the batch.
+ */
+
+import { parentPort, workerData } from "node:worker_threads"
+import { REST, RESTEvents } from "@discordjs/rest"
+import { type SessionInfo, WebSocketManager, WebSocketShardEvents } from "@discordjs/ws"
+import type { ToMain, ToWorker, WireDispatch, WorkerStart } from "./DiscordWire"
+import { checkMessage } from "./MessageCheck"
+
+const port = parentPort
+if (port === null) throw new Error("DiscordWorker runs in a worker thread")
+const start = workerData as WorkerStart
+const post = (message: ToMain) => port.postMessage(message)
+
+const rest = new REST({
+  version: "10",
+  ...(start.apiUrl === null ? {} : { api: start.apiUrl }),
+}).setToken(start.token)
+rest.on(RESTEvents.Response, (request, response) => {
+  if (response.status === 401 && request.data.auth !== false) {
+    post({ type: "restRefused", method: request.method, route: request.route })
+  }
+})
+
+const sessions = new Map<number, SessionInfo>(start.sessions)
+const changed = new Set<number>()
+let dispatches: Array<WireDispatch> = []
+let scheduled = false
+
+const flush = () => {
+  scheduled = false
+  if (dispatches.length === 0 && changed.size === 0) return
+  const batch: ToMain = {
+    type: "dispatches",
+    dispatches: JSON.stringify(dispatches),
+    sessions: [...changed].map((id) => [id, sessions.get(id) ?? null] as const),
+  }
+  dispatches = []
+  changed.clear()
+  post(batch)
+}
+const schedule = () => {
+  if (scheduled) return
+  scheduled = true
+  setImmediate(flush)
+}
+
+const manager = new WebSocketManager({
+  token: start.token,
+  intents: start.intents,
+  rest,
+  shardCount: start.shardCount,
+  shardIds: [...start.shardIds],
+  retrieveSessionInfo: (id) => sessions.get(id) ?? null,
+  updateSessionInfo: (id, info) => {
+    if (info === null) sessions.delete(id)
+    else sessions.set(id, info)
+    changed.add(id)
+    schedule()
+  },
+  ...(start.skipIdentifyThrottle
+    ? {
+        buildIdentifyThrottler: () => Promise.resolve({ waitForIdentify: () => Promise.resolve() }),
+      }
+    : {}),
+})
+
+manager.on(WebSocketShardEvents.Dispatch, (payload, discordShardId) => {
+  const fields = payload.t === "MESSAGE_CREATE" ? checkMessage(payload.d) : undefined
+  dispatches.push({
+    discordShardId,
+    sequence: payload.s,
+    event: payload.t,
+    data: fields ?? payload.d,
+    checked: fields !== undefined,
+  })
+  schedule()
+})
+// What happened to a shard follows the dispatches that came before it.
+manager.on(WebSocketShardEvents.Ready, (data, discordShardId) => {
+  flush()
+  post({ type: "ready", discordShardId, guilds: data.guilds.length })
+})
+manager.on(WebSocketShardEvents.Resumed, (discordShardId) => {
+  flush()
+  post({ type: "resumed", discordShardId })
+})
+manager.on(WebSocketShardEvents.Closed, (code, discordShardId) => {
+  flush()
+  post({ type: "closed", discordShardId, code })
+})
+manager.on(WebSocketShardEvents.Error, (error, discordShardId) => {
+  flush()
+  post({ type: "error", discordShardId, message: error.message })
+})
+
+port.on("message", (message: ToWorker) => {
+  const work =
+    message.type === "connect"
+      ? manager.connect()
+      : message.type === "destroy"
+        ? manager.destroy({ code: message.code, reason: message.reason })
+        : undefined
+  Promise.resolve(work).then(
+    () => {
+      flush()
+      post({ type: "done", request: message.request })
+    },
+    (error: unknown) => {
+      flush()
+      post({ type: "failed", request: message.request, error: String(error) })
+    },
+  )
+})
