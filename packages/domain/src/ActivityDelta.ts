@@ -117,6 +117,27 @@ export const mergeInto = (target: MutableDelta, delta: ActivityDelta): void => {
   mergePeriodInto(target.day, delta.day)
 }
 
+/**
+ * `mergeInto(target, make({ amount, keys, … }))` without making the delta: the activity buffer
+ * adds every counted message's amounts this way.
+ */
+export const addInto = (target: MutableDelta, amount: number, keys: PeriodKeys): void => {
+  target.alltime += amount
+  addPeriodInto(target.year, keys.year, amount)
+  addPeriodInto(target.month, keys.month, amount)
+  addPeriodInto(target.week, keys.week, amount)
+  addPeriodInto(target.day, keys.day, amount)
+}
+
+const addPeriodInto = (target: { key: number; amount: number }, key: number, amount: number) => {
+  if (key === target.key) {
+    target.amount += amount
+  } else if (key > target.key) {
+    target.key = key
+    target.amount = amount
+  }
+}
+
 /** Whether deltas of this kind are kept per channel. */
 export const isPerChannel = (kind: DeltaKind): boolean =>
   kind === "textMessages" || kind === "voiceMinutes"

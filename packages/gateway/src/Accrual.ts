@@ -1,10 +1,10 @@
 /**
  * The one accrual path, for every source (text messages, voice minutes, invites, votes, bonus):
- * an award's amounts become activity deltas in the guild's time zone, buffered together with the
- * member's new total in one atomic step; a level change is published for the level-up jobs.
+ * an award's amounts are added to the member's buffered rows for the periods of its instant in the
+ * guild's time zone (as `Award.toDeltas` would make them), together with the member's new total
+ * in one atomic step; a level change is published for the level-up jobs.
  */
-import type { ActivityDelta } from "@tally/domain/ActivityDelta"
-import * as Award from "@tally/domain/Award"
+import type * as Award from "@tally/domain/Award"
 import * as LevelCurve from "@tally/domain/LevelCurve"
 import * as PeriodKey from "@tally/domain/PeriodKey"
 import type { Snowflake } from "@tally/domain/Snowflake"
@@ -66,14 +66,6 @@ export class Accrual extends Context.Tag("@tally/gateway/Accrual")<
   }
 >() {}
 
-/** The deltas of one accrual, for the periods of `at` in the guild's time zone. */
-export const deltasOf = (input: AccrualInput): ReadonlyArray<ActivityDelta> =>
-  Award.toDeltas(input.award, {
-    guildId: input.guildId,
-    userId: input.userId,
-    keys: PeriodKey.periodKeys(input.at, input.settings.timeZone, input.settings.weekStartsOn),
-  })
-
 export const make = Effect.gen(function* () {
   const buffer = yield* ActivityBuffer
   const totals = yield* MemberTotals
@@ -109,7 +101,12 @@ export const make = Effect.gen(function* () {
       return buffer
         .transact(dbShardId, (step) =>
           f((input) => {
-            const result = step.accrue(input.guildId, input.userId, deltasOf(input), input.award.xp)
+            const keys = PeriodKey.periodKeys(
+              input.at,
+              input.settings.timeZone,
+              input.settings.weekStartsOn,
+            )
+            const result = step.accrueCounted(input.guildId, input.userId, input.award, keys)
             if (result === undefined) return undefined
             const change = levelChange(input, result)
             if (change !== undefined) changes.push(change)

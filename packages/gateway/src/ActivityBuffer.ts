@@ -10,6 +10,8 @@
  * later delta is added to the total exactly once, in the same step that buffers it.
  */
 import * as ActivityDelta from "@tally/domain/ActivityDelta"
+import type { Counted } from "@tally/domain/Award"
+import type { PeriodKeys } from "@tally/domain/PeriodKey"
 import type { Snowflake } from "@tally/domain/Snowflake"
 import { Clock, Context, Effect, Layer, Option, Queue, Ref } from "effect"
 
@@ -65,6 +67,16 @@ export interface ShardStep {
     userId: Snowflake,
     deltas: ReadonlyArray<ActivityDelta.ActivityDelta>,
     xp: number,
+  ) => Totals | undefined
+  /**
+   * `accrue` of `Award.toDeltas(award, …)`, added into the member's rows without making the
+   * deltas (the path of every counted message).
+   */
+  readonly accrueCounted: (
+    guildId: Snowflake,
+    userId: Snowflake,
+    award: Counted,
+    keys: PeriodKeys,
   ) => Totals | undefined
 }
 
@@ -144,35 +156,80 @@ export const make = (options: Options = {}) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Ref.modify(bufferOf(dbShardId), (state): [readonly [A, number], ShardBuffer] => {
           let accrued = false
+          /** The member's row of `kind` and channel, made (empty, at `keys`) when missing. */
+          const rowOf = (
+            member: MemberEntry,
+            kind: ActivityDelta.DeltaKind,
+            guildId: Snowflake,
+            userId: Snowflake,
+            channelId: Snowflake | null,
+            keys: PeriodKeys,
+          ): ActivityDelta.MutableDelta => {
+            accrued = true
+            if (member.rows === null) {
+              member.rows = new Map()
+              state.dirty.push(member)
+            }
+            let byChannel = member.rows.get(kind)
+            if (byChannel === undefined) {
+              byChannel = new Map()
+              member.rows.set(kind, byChannel)
+            }
+            const channel = channelId ?? ""
+            let row = byChannel.get(channel)
+            if (row === undefined) {
+              row = ActivityDelta.mutableCopy(
+                ActivityDelta.make({ kind, guildId, userId, channelId, amount: 0, keys }),
+              )
+              byChannel.set(channel, row)
+              state.rows += 1
+            }
+            return row
+          }
+          const addTotal = (member: MemberEntry, xp: number): Totals => {
+            const oldTotal = member.total
+            member.total = oldTotal + xp
+            return { oldTotal, newTotal: member.total }
+          }
           const step: ShardStep = {
             accrue: (guildId, userId, deltas, xp) => {
               const member = state.members.get(memberKey(guildId, userId))
               if (member === undefined) return undefined
-              if (deltas.length > 0) {
-                accrued = true
-                if (member.rows === null) {
-                  member.rows = new Map()
-                  state.dirty.push(member)
+              for (const delta of deltas) {
+                const keys = {
+                  year: delta.year.key,
+                  month: delta.month.key,
+                  week: delta.week.key,
+                  day: delta.day.key,
                 }
-                for (const delta of deltas) {
-                  let byChannel = member.rows.get(delta.kind)
-                  if (byChannel === undefined) {
-                    byChannel = new Map()
-                    member.rows.set(delta.kind, byChannel)
-                  }
-                  const channel = delta.channelId ?? ""
-                  const buffered = byChannel.get(channel)
-                  if (buffered === undefined) {
-                    byChannel.set(channel, ActivityDelta.mutableCopy(delta))
-                    state.rows += 1
-                  } else {
-                    ActivityDelta.mergeInto(buffered, delta)
-                  }
-                }
+                const row = rowOf(member, delta.kind, guildId, userId, delta.channelId, keys)
+                ActivityDelta.mergeInto(row, delta)
               }
-              const oldTotal = member.total
-              member.total = oldTotal + xp
-              return { oldTotal, newTotal: member.total }
+              return addTotal(member, xp)
+            },
+            accrueCounted: (guildId, userId, award, keys) => {
+              const member = state.members.get(memberKey(guildId, userId))
+              if (member === undefined) return undefined
+              // As `Award.toDeltas`: the statistic, XP and bonus, each when not zero.
+              if (award.amount !== 0) {
+                const channelId = ActivityDelta.isPerChannel(award.statistic)
+                  ? award.channelId
+                  : null
+                const row = rowOf(member, award.statistic, guildId, userId, channelId, keys)
+                ActivityDelta.addInto(row, award.amount, keys)
+              }
+              if (award.xp !== 0) {
+                ActivityDelta.addInto(
+                  rowOf(member, "xp", guildId, userId, null, keys),
+                  award.xp,
+                  keys,
+                )
+              }
+              if (award.bonus !== 0) {
+                const row = rowOf(member, "bonus", guildId, userId, null, keys)
+                ActivityDelta.addInto(row, award.bonus, keys)
+              }
+              return addTotal(member, award.xp)
             },
           }
           const result = f(step)

@@ -51,6 +51,14 @@ export interface MessageEvent {
   readonly memberRoleIds: ReadonlyArray<Snowflake>
 }
 
+/** What the counter remembers of a member who wrote. */
+interface Writer {
+  /** When the member's last counted message was sent; null before the first. */
+  lastCountedAt: number | null
+  /** The channel of the member's last message (counted or not, but not a bot's or system's). */
+  lastChannel: Snowflake | null
+}
+
 export class Counter extends Context.Tag("@tally/gateway/Counter")<
   Counter,
   {
@@ -172,12 +180,10 @@ export const make = (options: Options = {}) =>
     const queues = new Map<Snowflake, GuildQueue>()
     const drainers = yield* FiberMap.make<string>()
     const loaders = yield* FiberSet.make()
-    /** When each member's last counted message was sent, per guild. */
-    // TODO: these two maps keep one entry per member who wrote since start (dropped only with the
-    // guild) — remove when they are evicted after the longest cooldown (120 s) of inactivity.
-    const lastCounted = new Map<string, Map<string, number>>()
-    /** The channel of each member's last message, per guild. */
-    const lastChannel = new Map<string, Map<string, Snowflake>>()
+    /** Per guild, per member: the last counted message's time and the last message's channel. */
+    // TODO: this keeps one entry per member who wrote since start (dropped only with the guild) —
+    // remove when entries are evicted after the longest cooldown (120 s) of inactivity.
+    const writers = new Map<string, Map<string, Writer>>()
     let waiting = 0
     let closed = false
     /** Set when an overflow wait is interrupted: from then on nothing waits for room. */
@@ -217,8 +223,13 @@ export const make = (options: Options = {}) =>
         return "done"
       }
       const sentAt = timestampMillis(event.messageId)
-      const members = lastCounted.get(event.guildId)
-      const last = members?.get(event.authorId) ?? null
+      let members = writers.get(event.guildId)
+      if (members === undefined) {
+        members = new Map()
+        writers.set(event.guildId, members)
+      }
+      let writer = members.get(event.authorId)
+      const last = writer === undefined ? null : writer.lastCountedAt
       // Spelled out: a spread of the event made an object of a new shape per message, and every
       // read of it in the award's checks went the slow way.
       const award = Award.textMessage(context, {
@@ -236,11 +247,11 @@ export const make = (options: Options = {}) =>
         award._tag === "Counted" ||
         (award.reason._tag !== "BotAuthor" && award.reason._tag !== "SystemMessage")
       ) {
-        const channels = lastChannel.get(event.guildId)
-        if (channels === undefined) {
-          lastChannel.set(event.guildId, new Map([[event.authorId, event.channelId]]))
+        if (writer === undefined) {
+          writer = { lastCountedAt: null, lastChannel: event.channelId }
+          members.set(event.authorId, writer)
         } else {
-          channels.set(event.authorId, event.channelId)
+          writer.lastChannel = event.channelId
         }
       }
       if (award._tag === "Skipped") {
@@ -259,11 +270,8 @@ export const make = (options: Options = {}) =>
       })
       if (accrued === undefined) return "needsTotal"
       seen.unsafeMarkSeen(event.discordShardId, event.messageId)
-      if (members === undefined) {
-        lastCounted.set(event.guildId, new Map([[event.authorId, sentAt]]))
-      } else {
-        members.set(event.authorId, Math.max(last ?? sentAt, sentAt))
-      }
+      // A counted award passed the checks above, so the member's entry exists.
+      writer!.lastCountedAt = last === null || sentAt > last ? sentAt : last
       tally.counted += 1
       return "done"
     }
@@ -603,8 +611,7 @@ export const make = (options: Options = {}) =>
         yield* FiberMap.remove(drainers, guildId)
         const queue = queues.get(guildId)
         queues.delete(guildId)
-        lastCounted.delete(guildId)
-        lastChannel.delete(guildId)
+        writers.delete(guildId)
         yield* contexts.forget(guildId)
         const dropped = queue === undefined ? 0 : sizeOf(queue)
         if (dropped > 0) {
@@ -670,7 +677,7 @@ export const make = (options: Options = {}) =>
     yield* Effect.addFinalizer(() => shutdown)
 
     const lastMessageChannel = (guildId: Snowflake, userId: Snowflake) =>
-      Effect.sync(() => Option.fromNullable(lastChannel.get(guildId)?.get(userId)))
+      Effect.sync(() => Option.fromNullable(writers.get(guildId)?.get(userId)?.lastChannel))
 
     const counter: Context.Tag.Service<Counter> = {
       countMessage,

@@ -1,6 +1,7 @@
 /**
  * A window of recently counted message ids per Discord shard: an event replayed after a resume is
- * seen here and not counted twice. Bounded: the oldest ids leave the window first. In memory
+ * seen here and not counted twice. Bounded: it holds the last `capacity / 2` to `capacity` ids,
+ * and the oldest leave first. In memory
  * only: across a restart it relies on the resumed session starting after the last processed event.
  */
 import type { Snowflake } from "@tally/domain/Snowflake"
@@ -24,37 +25,39 @@ export class SeenMessages extends Context.Tag("@tally/gateway/SeenMessages")<
 /** Resumes replay what the client missed; a few minutes of a busy Discord shard fit in this. */
 export const defaultCapacity = 100_000
 
+/**
+ * Two generations of ids: new ids go into `current`; a full `current` becomes `previous` (the
+ * older generation is dropped whole). A check is two lookups and a record one insert, where a
+ * ring of single evictions cost a read, a delete and an insert more per message.
+ */
 interface Window {
-  readonly ids: Set<string>
-  readonly ring: Array<string | undefined>
-  next: number
+  current: Set<string>
+  previous: Set<string>
 }
 
 export const make = (
   capacityPerDiscordShard = defaultCapacity,
 ): Context.Tag.Service<SeenMessages> => {
+  const generation = Math.max(1, Math.ceil(capacityPerDiscordShard / 2))
   const windows = new Map<number, Window>()
 
-  const windowOf = (discordShardId: number): Window => {
-    let window = windows.get(discordShardId)
-    if (window === undefined) {
-      window = { ids: new Set(), ring: new Array(capacityPerDiscordShard), next: 0 }
-      windows.set(discordShardId, window)
-    }
-    return window
+  const has = (discordShardId: number, messageId: Snowflake) => {
+    const window = windows.get(discordShardId)
+    return window !== undefined && (window.current.has(messageId) || window.previous.has(messageId))
   }
 
-  const has = (discordShardId: number, messageId: Snowflake) =>
-    windows.get(discordShardId)?.ids.has(messageId) === true
-
   const add = (discordShardId: number, messageId: Snowflake) => {
-    const window = windowOf(discordShardId)
-    if (window.ids.has(messageId)) return
-    const evicted = window.ring[window.next]
-    if (evicted !== undefined) window.ids.delete(evicted)
-    window.ring[window.next] = messageId
-    window.next = (window.next + 1) % capacityPerDiscordShard
-    window.ids.add(messageId)
+    let window = windows.get(discordShardId)
+    if (window === undefined) {
+      window = { current: new Set(), previous: new Set() }
+      windows.set(discordShardId, window)
+    }
+    if (window.previous.has(messageId)) return
+    if (window.current.size >= generation) {
+      window.previous = window.current
+      window.current = new Set()
+    }
+    window.current.add(messageId)
   }
 
   return {

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as ActivityDelta from "@tally/domain/ActivityDelta"
+import * as Award from "@tally/domain/Award"
 import * as Snowflakes from "@tally/domain/Snowflake"
 import * as ActivityWriter from "@tally/sql/ActivityWriter"
 import * as ShardClients from "@tally/sql/ShardClients"
-import { Effect, Layer, Option } from "effect"
+import { Effect, FastCheck, Layer, Option } from "effect"
 import * as ActivityBuffers from "../src/ActivityBuffer"
 import { ActivityBuffer, memberKey } from "../src/ActivityBuffer"
 import { Counter } from "../src/Counter"
@@ -91,20 +92,100 @@ describe("the buffer and the member's total change in one step", () => {
   )
 })
 
+describe("a counted award goes straight into the member's rows", () => {
+  const statistic = FastCheck.constantFrom<ActivityDelta.Statistic>(...ActivityDelta.statistics)
+  // Days move forward, now and then across a week, month or year, and sometimes back (a late event).
+  const periodKeys = FastCheck.record({
+    year: FastCheck.integer({ min: 2025, max: 2027 }),
+    month: FastCheck.integer({ min: 202501, max: 202512 }),
+    week: FastCheck.integer({ min: 20250101, max: 20250103 }),
+    day: FastCheck.integer({ min: 20250101, max: 20250104 }),
+  })
+  const counted = FastCheck.record({
+    userId: FastCheck.constantFrom(member(1), member(2)),
+    statistic,
+    amount: FastCheck.integer({ min: -3, max: 3 }),
+    baseXp: FastCheck.integer({ min: 0, max: 20 }),
+    bonus: FastCheck.integer({ min: 0, max: 2 }),
+    channelId: FastCheck.constantFrom(channelId, id(500_000_000_000_000_003n), null),
+    keys: periodKeys,
+  })
+
+  it.effect("as the deltas `Award.toDeltas` makes would: the same rows and totals", () =>
+    Effect.sync(() =>
+      FastCheck.assert(
+        FastCheck.property(FastCheck.array(counted, { maxLength: 30 }), (events) => {
+          const run = (direct: boolean) =>
+            Effect.runSync(
+              Effect.gen(function* () {
+                const buffer = yield* ActivityBuffers.make()
+                yield* buffer.installTotals(0, [
+                  [memberKey(guildId, member(1)), 10],
+                  [memberKey(guildId, member(2)), 20],
+                ])
+                const totals = yield* buffer.transact(0, (step) =>
+                  events.map((event) => {
+                    const award = Award.Award.Counted({
+                      statistic: event.statistic,
+                      amount: event.amount,
+                      baseXp: event.baseXp,
+                      bonus: event.bonus,
+                      xp: event.baseXp + event.bonus * 2,
+                      channelId: event.channelId,
+                    }) as Award.Counted
+                    return direct
+                      ? step.accrueCounted(guildId, event.userId, award, event.keys)
+                      : step.accrue(
+                          guildId,
+                          event.userId,
+                          Award.toDeltas(award, {
+                            guildId,
+                            userId: event.userId,
+                            keys: event.keys,
+                          }),
+                          award.xp,
+                        )
+                  }),
+                )
+                const swapped = yield* buffer.swap(0)
+                const rows = Option.match(swapped, {
+                  onNone: () => [],
+                  onSome: ({ deltas }) =>
+                    deltas
+                      .map((delta) => ({ ...delta }))
+                      .sort((a, b) => ActivityDelta.key(a).localeCompare(ActivityDelta.key(b))),
+                })
+                return { totals, rows }
+              }),
+            )
+          expect(run(true)).toEqual(run(false))
+        }),
+      ),
+    ),
+  )
+})
+
 describe("a window of recently counted message ids per Discord shard", () => {
-  it.effect("an id is new once per Discord shard; the oldest id leaves a full window", () =>
-    Effect.gen(function* () {
-      const seen = SeenMessages.make(3)
-      const ids = [1n, 2n, 3n, 4n].map(id)
-      expect(yield* seen.markIfNew(0, ids[0]!)).toBe(true)
-      expect(yield* seen.markIfNew(0, ids[0]!)).toBe(false)
-      expect(yield* seen.markIfNew(1, ids[0]!)).toBe(true)
-      yield* seen.markSeen(0, ids[1]!)
-      yield* seen.markSeen(0, ids[2]!)
-      yield* seen.markSeen(0, ids[3]!)
-      expect(yield* seen.isSeen(0, ids[0]!)).toBe(false)
-      expect(yield* seen.isSeen(0, ids[3]!)).toBe(true)
-    }),
+  it.effect(
+    "an id is new once per Discord shard; the last capacity/2 ids are kept, older ones leave",
+    () =>
+      Effect.gen(function* () {
+        const seen = SeenMessages.make(4)
+        const ids = [1n, 2n, 3n, 4n, 5n, 6n].map(id)
+        expect(yield* seen.markIfNew(0, ids[0]!)).toBe(true)
+        expect(yield* seen.markIfNew(0, ids[0]!)).toBe(false)
+        expect(yield* seen.markIfNew(1, ids[0]!)).toBe(true)
+        for (const next of ids.slice(1, 4)) yield* seen.markSeen(0, next)
+        // 4 ids recorded, capacity 4: all still seen.
+        for (const old of ids.slice(0, 4)) expect(yield* seen.isSeen(0, old)).toBe(true)
+        yield* seen.markSeen(0, ids[4]!)
+        yield* seen.markSeen(0, ids[5]!)
+        // The two newest (capacity/2) at least are kept; the oldest have left.
+        expect(yield* seen.isSeen(0, ids[0]!)).toBe(false)
+        expect(yield* seen.isSeen(0, ids[4]!)).toBe(true)
+        expect(yield* seen.isSeen(0, ids[5]!)).toBe(true)
+        expect(yield* seen.isSeen(1, ids[0]!)).toBe(true)
+      }),
   )
 })
 
