@@ -52,7 +52,7 @@ export const make = (
       window = { current: new Set(), previous: new Set() }
       windows.set(discordShardId, window)
     }
-    if (window.previous.has(messageId)) return
+    // Not checked against `previous`: an id recorded twice only stays a generation longer.
     if (window.current.size >= generation) {
       window.previous = window.current
       window.current = new Set()
