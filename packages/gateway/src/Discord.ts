@@ -70,6 +70,11 @@ export class Discord extends Context.Tag("@tally/gateway/Discord")<
     readonly dispatches: Queue.Dequeue<ReadonlyArray<Envelope>>
     /** Resolves once every dispatch the connection has received so far is in `dispatches`. */
     readonly sync: Effect.Effect<void>
+    /**
+     * The dispatch loop took `count` dispatches out of `dispatches`. Past `maxBacklog` untaken
+     * dispatches the connection stops reading for a while.
+     */
+    readonly taken: (count: number) => void
     /** What the previous process saved for these shards (read once at start). */
     readonly restored: ReadonlyMap<number, SavedSession>
     /** Connects every shard (resuming a restored session); resolves once all are READY/RESUMED. */
@@ -110,6 +115,8 @@ export interface DiscordOptions {
    * which does not limit identifies; real Discord needs the throttle.
    */
   readonly skipIdentifyThrottle?: boolean
+  /** Dispatches waiting for the dispatch loop past which the connection pauses (20,000). */
+  readonly maxBacklog?: number
 }
 
 export const make = (options: DiscordOptions = {}) =>
@@ -172,6 +179,8 @@ export const make = (options: DiscordOptions = {}) =>
       Queue.shutdown,
     )
 
+    const backlogBuffer = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT)
+    const backlog = new Int32Array(backlogBuffer)
     let stopping = false
     const worker = yield* Effect.acquireRelease(
       Effect.sync(
@@ -190,6 +199,8 @@ export const make = (options: DiscordOptions = {}) =>
                 return info === null ? [] : [[id, info] as const]
               }),
               skipIdentifyThrottle: options.skipIdentifyThrottle === true,
+              backlog: backlogBuffer,
+              maxBacklog: options.maxBacklog ?? 20_000,
             } satisfies WorkerStart,
           }),
       ),
@@ -324,6 +335,10 @@ export const make = (options: DiscordOptions = {}) =>
       discordShardCount,
       dispatches,
       sync: Effect.orDie(request({ type: "sync" })),
+      taken: (count) => {
+        Atomics.sub(backlog, 0, count)
+        Atomics.notify(backlog, 0)
+      },
       restored,
       connect,
       fatal: Deferred.await(fatal),

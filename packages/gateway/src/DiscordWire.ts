@@ -15,6 +15,13 @@ export interface WorkerStart {
   /** Sessions to resume, by Discord shard id. */
   readonly sessions: ReadonlyArray<readonly [number, SessionInfo]>
   readonly skipIdentifyThrottle: boolean
+  /**
+   * `Int32Array` over it, slot 0: dispatches posted and not yet taken by the dispatch loop. The
+   * worker adds, the main thread subtracts (and notifies).
+   */
+  readonly backlog: SharedArrayBuffer
+  /** Past this backlog the worker stops reading (up to a second per batch) until it halves. */
+  readonly maxBacklog: number
 }
 
 /**

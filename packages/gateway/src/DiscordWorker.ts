@@ -28,6 +28,25 @@ rest.on(RESTEvents.Response, (request, response) => {
   }
 })
 
+const backlog = new Int32Array(start.backlog)
+/** The longest the worker waits for the main thread after one batch: heartbeats must go out. */
+const MAX_PAUSE_MILLIS = 1_000
+
+/**
+ * Behind a backlog, stops reading: the socket's data waits in the kernel (and Discord's side
+ * slows down) instead of in the main thread's memory. At most a second per batch, so heartbeats
+ * still leave on time and a stuck main thread does not stop the connection.
+ */
+const waitForRoom = () => {
+  const until = Date.now() + MAX_PAUSE_MILLIS
+  for (;;) {
+    const waiting = Atomics.load(backlog, 0)
+    const left = until - Date.now()
+    if (waiting <= start.maxBacklog / 2 || left <= 0) return
+    Atomics.wait(backlog, 0, waiting, Math.min(left, 50))
+  }
+}
+
 const sessions = new Map<number, SessionInfo>(start.sessions)
 const changed = new Set<number>()
 let dispatches: Array<WireDispatch> = []
@@ -41,9 +60,11 @@ const flush = () => {
     dispatches: JSON.stringify(dispatches),
     sessions: [...changed].map((id) => [id, sessions.get(id) ?? null] as const),
   }
+  Atomics.add(backlog, 0, dispatches.length)
   dispatches = []
   changed.clear()
   post(batch)
+  if (Atomics.load(backlog, 0) > start.maxBacklog) waitForRoom()
 }
 const schedule = () => {
   if (scheduled) return

@@ -249,7 +249,11 @@ export class Dispatch extends Context.Tag("@tally/gateway/Dispatch")<
     /** Handles one dispatch. Never fails: a bad event is logged, counted and skipped. */
     readonly handle: (envelope: Envelope) => Effect.Effect<void>
     /** Takes dispatches from the queue forever, in order. */
-    readonly run: (queue: Queue.Dequeue<ReadonlyArray<Envelope>>) => Effect.Effect<never>
+    readonly run: (
+      queue: Queue.Dequeue<ReadonlyArray<Envelope>>,
+      /** Told how many dispatches each take removed (the connection's backpressure). */
+      taken?: (count: number) => void,
+    ) => Effect.Effect<never>
     /** The sequence of the last dispatch of a Discord shard that was fully handled. */
     readonly processedSequence: (discordShardId: number) => Effect.Effect<number | undefined>
     readonly pending: Effect.Effect<ReadonlyArray<PendingMessage>>
@@ -692,19 +696,30 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
      * socket to deliver more, so that under load each pass over the counter carries many messages
      * (a pass costs about as much as a few dozen messages).
      */
-    const nextChunk = (queue: Queue.Dequeue<ReadonlyArray<Envelope>>) =>
+    const nextChunk = (
+      queue: Queue.Dequeue<ReadonlyArray<Envelope>>,
+      taken: (count: number) => void,
+    ) =>
       Effect.flatMap(Queue.takeBetween(queue, 1, Number.POSITIVE_INFINITY), (first) => {
         const chunk = Chunk.toReadonlyArray(first).flat()
+        taken(chunk.length)
         return chunk.length >= SHORT_CHUNK
           ? Effect.succeed(chunk)
           : Effect.sleep(Duration.millis(1)).pipe(
               Effect.zipRight(Queue.takeAll(queue)),
-              Effect.map((more) => chunk.concat(...more)),
+              Effect.map((more) => {
+                const rest = Chunk.toReadonlyArray(more).flat()
+                taken(rest.length)
+                return chunk.concat(rest)
+              }),
             )
       })
 
-    const run = (queue: Queue.Dequeue<ReadonlyArray<Envelope>>) =>
-      nextChunk(queue).pipe(
+    const run = (
+      queue: Queue.Dequeue<ReadonlyArray<Envelope>>,
+      taken: (count: number) => void = () => {},
+    ) =>
+      nextChunk(queue, taken).pipe(
         Effect.flatMap((chunk) =>
           // At most `MAX_CHUNK` per pass, so one pass never holds the thread for long.
           Effect.forEach(

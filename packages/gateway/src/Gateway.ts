@@ -34,7 +34,7 @@ export const start = Effect.gen(function* () {
   }
   yield* dispatch.restorePending([...discord.restored.values()].flatMap((saved) => saved.pending))
 
-  const loop = yield* Effect.forkDaemon(dispatch.run(discord.dispatches))
+  const loop = yield* Effect.forkDaemon(dispatch.run(discord.dispatches, discord.taken))
 
   const stop = Effect.gen(function* () {
     yield* Fiber.interrupt(loop)

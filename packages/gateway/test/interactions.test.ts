@@ -174,6 +174,7 @@ const stackLayer = Layer.scoped(
     }).pipe(Effect.provide(context))
     yield* Effect.forkScoped(
       Queue.take(discord.dispatches).pipe(
+        Effect.tap((batch) => discord.taken(batch.length)),
         Effect.flatMap((batch) =>
           Effect.forEach(batch, (envelope) => {
             if (envelope.event === "GUILD_CREATE") {

@@ -97,6 +97,7 @@ export const startStack = (options: StackOptions) =>
     const handledIds = new Set<string>()
     yield* Effect.forkScoped(
       Queue.take(discord.dispatches).pipe(
+        Effect.tap((batch) => discord.taken(batch.length)),
         Effect.flatMap((batch) =>
           Effect.forEach(batch, (envelope) =>
             dispatch.handle(envelope).pipe(
