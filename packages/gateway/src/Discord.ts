@@ -217,8 +217,11 @@ export const make = (options: DiscordOptions = {}) =>
 
     const requests = new Map<number, (outcome: Either.Either<void, string>) => void>()
     let nextRequest = 0
+    /** Set when the thread has stopped: no request would ever be answered. */
+    let exited = false
     const request = (command: Command) =>
       Effect.async<void, string>((resume) => {
+        if (exited) return resume(Either.left("the Discord connection's thread has stopped"))
         const id = nextRequest++
         requests.set(id, (outcome) => resume(outcome))
         worker.postMessage({ ...command, request: id } satisfies ToWorker)
@@ -279,6 +282,11 @@ export const make = (options: DiscordOptions = {}) =>
       ),
     )
     worker.on("exit", (code) => {
+      exited = true
+      for (const answer of requests.values()) {
+        answer(Either.left("the Discord connection's thread has stopped"))
+      }
+      requests.clear()
       if (!stopping) {
         fail(
           new DiscordFatal({
