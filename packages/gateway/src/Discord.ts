@@ -167,6 +167,8 @@ export const make = (options: DiscordOptions = {}) =>
               }),
             ),
           ),
+          // A refused token (REST 401) ends the retries at once, with its own reason.
+          Effect.raceFirst(Deferred.await(fatal)),
         ),
     })
     const discordShardIds = Option.getOrElse(config.discordShardIds, () =>
@@ -329,7 +331,8 @@ export const make = (options: DiscordOptions = {}) =>
     )
 
     const destroy = (options: { readonly code: number; readonly reason: string }) =>
-      request({ type: "destroy", ...options }).pipe(
+      // Interruptible, so that the limit holds in a finalizer too (a close handshake can hang).
+      Effect.interruptible(request({ type: "destroy", ...options })).pipe(
         Effect.timeout(Duration.seconds(5)),
         Effect.ignore,
       )

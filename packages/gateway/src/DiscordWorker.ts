@@ -106,7 +106,12 @@ manager.on(WebSocketShardEvents.Dispatch, (payload, discordShardId) => {
 // What happened to a shard follows the dispatches that came before it.
 manager.on(WebSocketShardEvents.Ready, (data, discordShardId) => {
   flush()
-  post({ type: "ready", discordShardId, guilds: data.guilds.length })
+  // A READY without its guild list must not throw here: a throw in a listener ends the thread.
+  post({
+    type: "ready",
+    discordShardId,
+    guilds: Array.isArray(data.guilds) ? data.guilds.length : 0,
+  })
 })
 manager.on(WebSocketShardEvents.Resumed, (discordShardId) => {
   flush()

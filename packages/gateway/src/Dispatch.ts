@@ -602,7 +602,8 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
 
     const markProcessed = (envelope: Envelope) => {
       const last = processed.get(envelope.discordShardId)
-      if (last === undefined || envelope.sequence > last) {
+      // A READY starts a new session, whose sequence starts again: the old one's is no bound.
+      if (last === undefined || envelope.sequence > last || envelope.event === "READY") {
         processed.set(envelope.discordShardId, envelope.sequence)
       }
     }

@@ -11,38 +11,43 @@ const channelId = "300000000000000002"
 const userId = "400000000000000001"
 const MESSAGES = 400
 
+/** A simulator with one guild and a connected `Discord` (nothing takes its dispatches). */
+const connected = (maxBacklog: number) =>
+  Effect.gen(function* () {
+    const sim = yield* DiscordSim.make({
+      world: {
+        guilds: [{ id: guildId, channels: [{ id: channelId, type: 0 }], members: [{ userId }] }],
+      },
+      discordShards: 1,
+      heartbeatIntervalMillis: 5000,
+    })
+    const context = yield* Layer.build(
+      Discord.layer({ skipIdentifyThrottle: true, maxBacklog }).pipe(
+        Layer.provide(Session.layer(yield* temporaryDirectory)),
+      ),
+    ).pipe(
+      Effect.withConfigProvider(
+        ConfigProvider.fromMap(
+          new Map([
+            ["DISCORD_TOKEN", sim.token],
+            ["DISCORD_API_URL", sim.apiUrl],
+            ["DISCORD_SHARD_COUNT", "1"],
+          ]),
+        ),
+      ),
+    )
+    const discord = Context.get(context, Discord.Discord)
+    yield* discord.connect
+
+    return { sim, discord }
+  })
+
 describe("the Discord connection's thread", () => {
   it.scopedLive(
     "stops reading while the dispatch loop is behind, then delivers every message in order",
     () =>
       Effect.gen(function* () {
-        const sim = yield* DiscordSim.make({
-          world: {
-            guilds: [
-              { id: guildId, channels: [{ id: channelId, type: 0 }], members: [{ userId }] },
-            ],
-          },
-          discordShards: 1,
-          heartbeatIntervalMillis: 5000,
-        })
-        const context = yield* Layer.build(
-          Discord.layer({ skipIdentifyThrottle: true, maxBacklog: 20 }).pipe(
-            Layer.provide(Session.layer(yield* temporaryDirectory)),
-          ),
-        ).pipe(
-          Effect.withConfigProvider(
-            ConfigProvider.fromMap(
-              new Map([
-                ["DISCORD_TOKEN", sim.token],
-                ["DISCORD_API_URL", sim.apiUrl],
-                ["DISCORD_SHARD_COUNT", "1"],
-              ]),
-            ),
-          ),
-        )
-        const discord = Context.get(context, Discord.Discord)
-        yield* discord.connect
-
+        const { sim, discord } = yield* connected(20)
         const takeMessages = Effect.map(Queue.takeAll(discord.dispatches), (batches) => {
           const envelopes = Chunk.toReadonlyArray(batches).flat()
           return {
@@ -83,5 +88,23 @@ describe("the Discord connection's thread", () => {
         expect(new Set(ids).size).toBe(MESSAGES)
       }),
     60_000,
+  )
+
+  it.scopedLive("lives through a READY without its guild list", () =>
+    Effect.gen(function* () {
+      const { sim, discord } = yield* connected(20_000)
+      yield* sim.inject({ type: "raw", guildId: null, event: "READY", data: { session_id: "x" } })
+      yield* sim.inject({ type: "message", guildId, channelId, authorId: userId })
+      let events: Array<string> = []
+      while (!events.includes("MESSAGE_CREATE")) {
+        yield* Effect.sleep(Duration.millis(20))
+        events = events.concat(
+          Chunk.toReadonlyArray(yield* Queue.takeAll(discord.dispatches))
+            .flat()
+            .map((envelope) => envelope.event),
+        )
+      }
+      expect(events).toContain("READY")
+    }).pipe(Effect.timeout("20 seconds")),
   )
 })

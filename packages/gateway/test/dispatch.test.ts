@@ -429,6 +429,24 @@ describe("Dispatch keeps guild state current", () => {
       }).pipe(Effect.provide(layer))
     },
   )
+
+  it.effect("a READY (a new session) starts the processed sequence again", () => {
+    const { layer } = setup()
+    return Effect.gen(function* () {
+      const dispatch = yield* Dispatch.Dispatch
+      yield* dispatch.handle({ ...guildCreate(), sequence: 210 })
+      expect(yield* dispatch.processedSequence(0)).toBe(210)
+      yield* dispatch.handle({
+        discordShardId: 0,
+        sequence: 1,
+        event: "READY",
+        data: { user: { id: USER }, session_id: "new", guilds: [] },
+      })
+      expect(yield* dispatch.processedSequence(0)).toBe(1)
+      yield* dispatch.handle({ ...guildCreate(), sequence: 2 })
+      expect(yield* dispatch.processedSequence(0)).toBe(2)
+    }).pipe(Effect.provide(layer))
+  })
 })
 
 describe("DISCORD_SHARD_IDS", () => {

@@ -6,7 +6,11 @@ import { spawnGateway } from "./support/process"
 import { temporaryDirectory } from "./support/stack"
 
 /** A gateway process against `sim`, with nothing else up (the manager and DB shards are absent). */
-const runAgainst = (sim: DiscordSim.DiscordSim, token: string) =>
+const runAgainst = (
+  sim: DiscordSim.DiscordSim,
+  token: string,
+  options: { readonly askShardCount?: boolean } = {},
+) =>
   Effect.gen(function* () {
     const env = LocalStack.gatewayEnv({
       sim,
@@ -16,6 +20,8 @@ const runAgainst = (sim: DiscordSim.DiscordSim, token: string) =>
       stateDirectory: ".tally",
     })
     env.set("DISCORD_TOKEN", token)
+    // Without a shard count the gateway asks Discord for it first (GET /gateway/bot).
+    if (options.askShardCount) env.delete("DISCORD_SHARD_COUNT")
     const gateway = yield* spawnGateway(env, yield* temporaryDirectory)
     const code = yield* gateway.exited.pipe(Effect.timeout("60 seconds"))
     return { code, output: gateway.output() }
@@ -31,6 +37,19 @@ describe("Discord refuses the bot for good", () => {
         expect(code).toBe(1)
         expect(output).toMatch(/refused the token|authentication failed/i)
         expect(output).not.toContain("a-wrong-token")
+      }),
+    90_000,
+  )
+
+  it.scopedLive(
+    "a refused token while asking for the shard count stops it at once, not after the retries",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* DiscordSim.make({ token: "the-right-token", discordShards: 1 })
+        const { code, output } = yield* runAgainst(sim, "a-wrong-token", { askShardCount: true })
+        expect(code).toBe(1)
+        expect(output).toMatch(/refused the token/i)
+        expect(output).not.toMatch(/set DISCORD_SHARD_COUNT/)
       }),
     90_000,
   )
