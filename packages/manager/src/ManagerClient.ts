@@ -39,6 +39,9 @@ export class ManagerUnavailable extends Data.TaggedError("ManagerUnavailable")<{
   readonly reason: string
 }> {
   readonly retryable = true
+  override get message() {
+    return this.reason
+  }
 }
 
 /** The manager refused the request (wrong token, invalid request); retrying will not help. */
@@ -46,6 +49,9 @@ export class ManagerRejected extends Data.TaggedError("ManagerRejected")<{
   readonly reason: string
 }> {
   readonly retryable = false
+  override get message() {
+    return this.reason
+  }
 }
 
 export type ManagerError = ManagerUnavailable | ManagerRejected

@@ -149,13 +149,15 @@ layer(ServerLive, { timeout: 60_000, excludeTestServices: true })("ManagerClient
         }),
     )
 
-    it.scoped("a wrong token gives ManagerRejected, which is not retryable", () =>
+    it.scoped("a wrong token gives ManagerRejected, not retryable, whose message says why", () =>
       Effect.gen(function* () {
         const manager = yield* client({ token: "not-the-token" })
         const [id] = freshIds(1)
         const error = yield* Effect.flip(manager.guildRoute(id!))
         expect(error).toEqual(new ManagerClient.ManagerRejected({ reason: "wrong bearer token" }))
         expect(error.retryable).toBe(false)
+        // What the gateway prints when it stops on this error.
+        expect(error.message).toBe("wrong bearer token")
       }),
     )
   })
