@@ -2,8 +2,9 @@
  * The Discord connection: `@discordjs/rest` (pointed at `DISCORD_API_URL` when set) here, and an
  * `@discordjs/ws` `WebSocketManager` with the simple sharding strategy in a worker thread
  * (`DiscordWorker.ts`): receiving and parsing the frames costs as much as counting them, so they
- * run on another core. Dispatches are bridged into an unbounded queue in arrival order (the
- * socket does not wait for the main thread, so the queue is the backpressure point). Close codes
+ * run on another core. Dispatches are bridged into a queue in arrival order; behind a backlog
+ * (`maxBacklog` untaken) the thread stops reading for a while, so the rest waits in the socket. The
+ * thread asks Discord for the gateway's address with a REST client of its own. Close codes
  * that end a session for good (4004, 4010–4014), a REST 401 and a failed worker complete
  * `fatal`, which main turns into a non-zero exit with a clear message.
  */
