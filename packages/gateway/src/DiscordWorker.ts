@@ -1,6 +1,6 @@
 /**
  * The Discord connection's worker thread: an `@discordjs/ws` `WebSocketManager` (simple sharding
- * strategy) that receives, inflates and parses every frame off the main thread, checks each
+ * strategy) that receives and parses every frame off the main thread, checks each
  * `MESSAGE_CREATE` (`MessageCheck`) and posts what arrived to the main thread in batches:
  * one batch per turn of this thread's event loop, so a socket read of many frames costs the main
  * thread one message. Sessions live here (the library asks for one on every dispatch); changed
