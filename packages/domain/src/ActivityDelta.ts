@@ -70,7 +70,7 @@ export const merge = (a: ActivityDelta, b: ActivityDelta): ActivityDelta => ({
   day: mergePeriod(a.day, b.day),
 })
 
-/** A delta its owner merges into in place (see `mergeInto`). */
+/** A delta its owner adds to in place (see `addInto`). */
 export interface MutableDelta {
   readonly kind: DeltaKind
   readonly guildId: Snowflake
@@ -83,43 +83,18 @@ export interface MutableDelta {
   readonly day: { key: number; amount: number }
 }
 
-/** A copy of `delta` to merge into. */
-export const mutableCopy = (delta: ActivityDelta): MutableDelta => ({
-  kind: delta.kind,
-  guildId: delta.guildId,
-  userId: delta.userId,
-  channelId: delta.channelId,
-  alltime: delta.alltime,
-  year: { key: delta.year.key, amount: delta.year.amount },
-  month: { key: delta.month.key, amount: delta.month.amount },
-  week: { key: delta.week.key, amount: delta.week.amount },
-  day: { key: delta.day.key, amount: delta.day.amount },
-})
-
-const mergePeriodInto = (target: { key: number; amount: number }, period: PeriodAmount) => {
-  if (period.key === target.key) {
-    target.amount += period.amount
-  } else if (period.key > target.key) {
-    target.key = period.key
-    target.amount = period.amount
-  }
-}
+/** `make` with an amount of zero, to add to: a fresh object, owned by the caller. */
+export const emptyRow = (input: {
+  readonly kind: DeltaKind
+  readonly guildId: Snowflake
+  readonly userId: Snowflake
+  readonly channelId: Snowflake | null
+  readonly keys: PeriodKeys
+}): MutableDelta => make({ ...input, amount: 0 })
 
 /**
- * `merge(target, delta)` written into `target`: the activity buffer merges every counted event
- * this way, where a merged copy per event would allocate five objects.
- */
-export const mergeInto = (target: MutableDelta, delta: ActivityDelta): void => {
-  target.alltime += delta.alltime
-  mergePeriodInto(target.year, delta.year)
-  mergePeriodInto(target.month, delta.month)
-  mergePeriodInto(target.week, delta.week)
-  mergePeriodInto(target.day, delta.day)
-}
-
-/**
- * `mergeInto(target, make({ amount, keys, … }))` without making the delta: the activity buffer
- * adds every counted message's amounts this way.
+ * `merge(target, make({ amount, keys, … }))` written into `target`: the activity buffer adds every
+ * counted message's amounts this way, where a merged copy per message would allocate objects.
  */
 export const addInto = (target: MutableDelta, amount: number, keys: PeriodKeys): void => {
   target.alltime += amount

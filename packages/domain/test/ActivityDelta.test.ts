@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck } from "effect"
 import type { ActivityDelta as Delta, DeltaKind } from "../src/ActivityDelta"
-import { key, make, merge, mergeAll, mergeInto, mutableCopy } from "../src/ActivityDelta"
+import { addInto, emptyRow, key, make, merge, mergeAll } from "../src/ActivityDelta"
 import { unsafeMake } from "../src/Snowflake"
 
 const guildId = unsafeMake("100000000000000001")
@@ -149,25 +149,30 @@ describe("activity deltas: mergeAll", () => {
   )
 })
 
-describe("activity deltas: mergeInto", () => {
+describe("activity deltas: addInto", () => {
+  const addition = FastCheck.record({
+    amount: FastCheck.integer({ min: -1_000, max: 1_000 }),
+    keys: FastCheck.record({
+      year: FastCheck.constantFrom(2025, 2026),
+      month: FastCheck.constantFrom(202611, 202612),
+      week: FastCheck.constantFrom(20261122, 20261129),
+      day: FastCheck.constantFrom(20261202, 20261203, 20261204),
+    }),
+  })
+
   it.prop(
-    "merging in place equals merge, and leaves the merged-in delta alone",
-    [sameIdentity, FastCheck.array(sameIdentity, { maxLength: 6 })],
+    "adding in place to an empty row equals merging the deltas `make` would make",
+    [addition, FastCheck.array(addition, { maxLength: 6 })],
     ([first, rest]) => {
-      const target = mutableCopy(first)
-      const before = structuredClone(rest)
-      for (const delta of rest) mergeInto(target, delta)
-      expect(target).toEqual(rest.reduce(merge, first))
-      expect(rest).toEqual(before)
+      const identity = { kind: "textMessages" as const, guildId, userId, channelId }
+      const row = emptyRow({ ...identity, keys: first.keys })
+      for (const { amount, keys } of [first, ...rest]) addInto(row, amount, keys)
+      const deltas = [first, ...rest].map((part) => make({ ...identity, ...part }))
+      expect(row).toEqual(deltas.reduce(merge))
     },
   )
 
-  it("a copy shares nothing with its source", () => {
-    const source = make({ kind: "xp", guildId, userId, amount: 2, keys })
-    const copy = mutableCopy(source)
-    mergeInto(copy, source)
-    expect(source.alltime).toBe(2)
-    expect(source.day.amount).toBe(2)
-    expect(copy.day.amount).toBe(4)
+  it("an empty row drops the channel of a per-member kind, as make does", () => {
+    expect(emptyRow({ kind: "xp", guildId, userId, channelId, keys }).channelId).toBeNull()
   })
 })

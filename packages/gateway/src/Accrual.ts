@@ -106,7 +106,7 @@ export const make = Effect.gen(function* () {
               input.settings.timeZone,
               input.settings.weekStartsOn,
             )
-            const result = step.accrueCounted(input.guildId, input.userId, input.award, keys)
+            const result = step.accrue(input.guildId, input.userId, input.award, keys)
             if (result === undefined) return undefined
             const change = levelChange(input, result)
             if (change !== undefined) changes.push(change)

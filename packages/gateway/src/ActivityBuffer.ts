@@ -59,20 +59,11 @@ export interface Totals {
 /** What a `transact` step may do to one DB shard's buffer, synchronously, any number of times. */
 export interface ShardStep {
   /**
-   * Merges `deltas` (the member's own) and adds `xp` to the member's total; undefined (and
-   * nothing changed) when the member's total is not loaded yet.
+   * Adds the award's amounts to the member's rows for the periods `keys`, as the deltas
+   * `Award.toDeltas` would make them (without making them), and its XP to the member's total;
+   * undefined (and nothing changed) when the member's total is not loaded yet.
    */
   readonly accrue: (
-    guildId: Snowflake,
-    userId: Snowflake,
-    deltas: ReadonlyArray<ActivityDelta.ActivityDelta>,
-    xp: number,
-  ) => Totals | undefined
-  /**
-   * `accrue` of `Award.toDeltas(award, …)`, added into the member's rows without making the
-   * deltas (the path of every counted message).
-   */
-  readonly accrueCounted: (
     guildId: Snowflake,
     userId: Snowflake,
     award: Counted,
@@ -91,16 +82,13 @@ export const memberKey = (guildId: Snowflake, userId: Snowflake): string => `${g
 export class ActivityBuffer extends Context.Tag("@tally/gateway/ActivityBuffer")<
   ActivityBuffer,
   {
-    /**
-     * Merges `deltas` into the DB shard's buffer and adds `xp` to the member's total, in one
-     * step. None (and nothing changed) when the member's total is not loaded yet.
-     */
+    /** `ShardStep.accrue` as a step of its own; None when the member's total is not loaded yet. */
     readonly accrue: (
       dbShardId: number,
       guildId: Snowflake,
       userId: Snowflake,
-      deltas: ReadonlyArray<ActivityDelta.ActivityDelta>,
-      xp: number,
+      award: Counted,
+      keys: PeriodKeys,
     ) => Effect.Effect<Option.Option<Totals>>
     /**
      * Runs `f` as ONE atomic step on the DB shard's buffer: a batch of events accrues at the cost
@@ -156,15 +144,17 @@ export const make = (options: Options = {}) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Ref.modify(bufferOf(dbShardId), (state): [readonly [A, number], ShardBuffer] => {
           let accrued = false
-          /** The member's row of `kind` and channel, made (empty, at `keys`) when missing. */
-          const rowOf = (
+          /** Adds `amount` (when not zero) to the member's row of `kind` and channel. */
+          const add = (
             member: MemberEntry,
             kind: ActivityDelta.DeltaKind,
             guildId: Snowflake,
             userId: Snowflake,
             channelId: Snowflake | null,
+            amount: number,
             keys: PeriodKeys,
-          ): ActivityDelta.MutableDelta => {
+          ) => {
+            if (amount === 0) return
             accrued = true
             if (member.rows === null) {
               member.rows = new Map()
@@ -178,58 +168,24 @@ export const make = (options: Options = {}) =>
             const channel = channelId ?? ""
             let row = byChannel.get(channel)
             if (row === undefined) {
-              row = ActivityDelta.mutableCopy(
-                ActivityDelta.make({ kind, guildId, userId, channelId, amount: 0, keys }),
-              )
+              row = ActivityDelta.emptyRow({ kind, guildId, userId, channelId, keys })
               byChannel.set(channel, row)
               state.rows += 1
             }
-            return row
-          }
-          const addTotal = (member: MemberEntry, xp: number): Totals => {
-            const oldTotal = member.total
-            member.total = oldTotal + xp
-            return { oldTotal, newTotal: member.total }
+            ActivityDelta.addInto(row, amount, keys)
           }
           const step: ShardStep = {
-            accrue: (guildId, userId, deltas, xp) => {
+            accrue: (guildId, userId, award, keys) => {
               const member = state.members.get(memberKey(guildId, userId))
               if (member === undefined) return undefined
-              for (const delta of deltas) {
-                const keys = {
-                  year: delta.year.key,
-                  month: delta.month.key,
-                  week: delta.week.key,
-                  day: delta.day.key,
-                }
-                const row = rowOf(member, delta.kind, guildId, userId, delta.channelId, keys)
-                ActivityDelta.mergeInto(row, delta)
-              }
-              return addTotal(member, xp)
-            },
-            accrueCounted: (guildId, userId, award, keys) => {
-              const member = state.members.get(memberKey(guildId, userId))
-              if (member === undefined) return undefined
-              // As `Award.toDeltas`: the statistic, XP and bonus, each when not zero.
-              if (award.amount !== 0) {
-                const channelId = ActivityDelta.isPerChannel(award.statistic)
-                  ? award.channelId
-                  : null
-                const row = rowOf(member, award.statistic, guildId, userId, channelId, keys)
-                ActivityDelta.addInto(row, award.amount, keys)
-              }
-              if (award.xp !== 0) {
-                ActivityDelta.addInto(
-                  rowOf(member, "xp", guildId, userId, null, keys),
-                  award.xp,
-                  keys,
-                )
-              }
-              if (award.bonus !== 0) {
-                const row = rowOf(member, "bonus", guildId, userId, null, keys)
-                ActivityDelta.addInto(row, award.bonus, keys)
-              }
-              return addTotal(member, award.xp)
+              // As `Award.toDeltas`: the statistic (per channel or not), XP and bonus.
+              const channelId = ActivityDelta.isPerChannel(award.statistic) ? award.channelId : null
+              add(member, award.statistic, guildId, userId, channelId, award.amount, keys)
+              add(member, "xp", guildId, userId, null, award.xp, keys)
+              add(member, "bonus", guildId, userId, null, award.bonus, keys)
+              const oldTotal = member.total
+              member.total = oldTotal + award.xp
+              return { oldTotal, newTotal: member.total }
             },
           }
           const result = f(step)
@@ -246,10 +202,10 @@ export const make = (options: Options = {}) =>
       dbShardId: number,
       guildId: Snowflake,
       userId: Snowflake,
-      deltas: ReadonlyArray<ActivityDelta.ActivityDelta>,
-      xp: number,
+      award: Counted,
+      keys: PeriodKeys,
     ) =>
-      transact(dbShardId, (step) => Option.fromNullable(step.accrue(guildId, userId, deltas, xp)))
+      transact(dbShardId, (step) => Option.fromNullable(step.accrue(guildId, userId, award, keys)))
 
     const totalOf = (dbShardId: number, guildId: Snowflake, userId: Snowflake) =>
       Effect.map(Ref.get(bufferOf(dbShardId)), (state) =>

@@ -99,7 +99,8 @@ const toEnvelopes = (json: string): ReadonlyArray<Envelope> => {
     if (wire.event === "MESSAGE_CREATE") {
       ;(wire as { data: unknown }).data = wire.checked
         ? new Payloads.ArrivedMessage(Either.right(wire.data as Payloads.MessageFields))
-        : Payloads.arrived(wire.data)
+        : // The thread's hand check failed already: only the schema is left to word the error.
+          new Payloads.ArrivedMessage(Payloads.decodeMessageBySchema(wire.data))
     }
   }
   // A wire dispatch is an envelope with one more field (`checked`).

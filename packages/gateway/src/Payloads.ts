@@ -1,8 +1,9 @@
 /**
  * Decoding gateway payloads: the schema-backed `decoder` every dispatch uses, and the hot one,
- * `MESSAGE_CREATE`, reduced where it arrives to the fields Tally reads.
+ * `MESSAGE_CREATE`, reduced where it arrives (the Discord connection's thread, `MessageCheck`) to
+ * the fields Tally reads; the schema here words the error of a message that fails the check.
  *
- * Decoding a message in the socket's listener lets its parsed payload (tens of objects: content,
+ * Reducing a message where it arrives lets its parsed payload (tens of objects: content,
  * mentions, embeds, the author's profile) die young. Behind a backlog only the small record waits
  * in the dispatch queue, so the young generation's collections stay cheap: copying a backlog of
  * whole payloads between them cost more than counting the messages.
@@ -60,9 +61,7 @@ export const decodeMessage = (data: unknown): Either.Either<MessageFields, strin
   return byHand === undefined ? decodeMessageBySchema(data) : Either.right(byHand)
 }
 
-/** What the socket listener puts in a `MESSAGE_CREATE` envelope instead of the payload. */
+/** What the Discord connection puts in a `MESSAGE_CREATE` envelope instead of the payload. */
 export class ArrivedMessage {
   constructor(readonly decoded: Either.Either<MessageFields, string>) {}
 }
-
-export const arrived = (data: unknown): ArrivedMessage => new ArrivedMessage(decodeMessage(data))

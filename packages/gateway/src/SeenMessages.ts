@@ -1,8 +1,8 @@
 /**
  * A window of recently counted message ids per Discord shard: an event replayed after a resume is
  * seen here and not counted twice. Bounded: it holds the last `capacity / 2` to `capacity` ids,
- * and the oldest leave first. In memory
- * only: across a restart it relies on the resumed session starting after the last processed event.
+ * and the oldest leave first. In memory only: across a restart it relies on the resumed session
+ * starting after the last processed event.
  */
 import type { Snowflake } from "@tally/domain/Snowflake"
 import { Context, Effect, Layer } from "effect"

@@ -32,14 +32,23 @@ const member = (n: number) => id(600_000_000_000_000_000n + BigInt(n))
 
 const xpDelta = (userId: Snowflakes.Snowflake, amount: number) =>
   ActivityDelta.make({ kind: "xp", guildId, userId, amount, keys })
-const messageDelta = (userId: Snowflakes.Snowflake) =>
-  ActivityDelta.make({ kind: "textMessages", guildId, userId, channelId, amount: 1, keys })
+
+/** A counted award of `messages` text messages (0: XP alone) worth `xp`. */
+const award = (xp: number, messages = 1): Award.Counted =>
+  Award.Award.Counted({
+    statistic: "textMessages",
+    amount: messages,
+    baseXp: xp,
+    bonus: 0,
+    xp,
+    channelId,
+  }) as Award.Counted
 
 describe("the buffer and the member's total change in one step", () => {
   it.effect("nothing is accrued for a member whose total is not loaded", () =>
     Effect.gen(function* () {
       const buffer = yield* ActivityBuffers.make()
-      const result = yield* buffer.accrue(0, guildId, member(1), [xpDelta(member(1), 6)], 6)
+      const result = yield* buffer.accrue(0, guildId, member(1), award(6), keys)
       expect(Option.isNone(result)).toBe(true)
       expect((yield* buffer.stats).rows).toBe(0)
     }),
@@ -49,20 +58,8 @@ describe("the buffer and the member's total change in one step", () => {
     Effect.gen(function* () {
       const buffer = yield* ActivityBuffers.make()
       yield* buffer.installTotals(0, [[memberKey(guildId, member(1)), 100]])
-      const first = yield* buffer.accrue(
-        0,
-        guildId,
-        member(1),
-        [xpDelta(member(1), 6), messageDelta(member(1))],
-        6,
-      )
-      const second = yield* buffer.accrue(
-        0,
-        guildId,
-        member(1),
-        [xpDelta(member(1), 6), messageDelta(member(1))],
-        6,
-      )
+      const first = yield* buffer.accrue(0, guildId, member(1), award(6), keys)
+      const second = yield* buffer.accrue(0, guildId, member(1), award(6), keys)
       expect(first).toEqual(Option.some({ oldTotal: 100, newTotal: 106 }))
       expect(second).toEqual(Option.some({ oldTotal: 106, newTotal: 112 }))
       expect((yield* buffer.stats).rows).toBe(2)
@@ -82,7 +79,7 @@ describe("the buffer and the member's total change in one step", () => {
       Effect.gen(function* () {
         const buffer = yield* ActivityBuffers.make()
         yield* buffer.installTotals(3, [[memberKey(guildId, member(2)), 50]])
-        yield* buffer.accrue(3, guildId, member(2), [xpDelta(member(2), 6)], 6)
+        yield* buffer.accrue(3, guildId, member(2), award(6, 0), keys)
         expect(Option.isSome(yield* buffer.swap(3))).toBe(true)
         expect(Option.isNone(yield* buffer.swap(3))).toBe(true)
         yield* buffer.installTotals(3, [[memberKey(guildId, member(2)), 50]])
@@ -111,57 +108,55 @@ describe("a counted award goes straight into the member's rows", () => {
     keys: periodKeys,
   })
 
-  it.effect("as the deltas `Award.toDeltas` makes would: the same rows and totals", () =>
-    Effect.sync(() =>
-      FastCheck.assert(
-        FastCheck.property(FastCheck.array(counted, { maxLength: 30 }), (events) => {
-          const run = (direct: boolean) =>
-            Effect.runSync(
-              Effect.gen(function* () {
-                const buffer = yield* ActivityBuffers.make()
-                yield* buffer.installTotals(0, [
-                  [memberKey(guildId, member(1)), 10],
-                  [memberKey(guildId, member(2)), 20],
-                ])
-                const totals = yield* buffer.transact(0, (step) =>
-                  events.map((event) => {
-                    const award = Award.Award.Counted({
-                      statistic: event.statistic,
-                      amount: event.amount,
-                      baseXp: event.baseXp,
-                      bonus: event.bonus,
-                      xp: event.baseXp + event.bonus * 2,
-                      channelId: event.channelId,
-                    }) as Award.Counted
-                    return direct
-                      ? step.accrueCounted(guildId, event.userId, award, event.keys)
-                      : step.accrue(
-                          guildId,
-                          event.userId,
-                          Award.toDeltas(award, {
-                            guildId,
-                            userId: event.userId,
-                            keys: event.keys,
-                          }),
-                          award.xp,
-                        )
-                  }),
-                )
-                const swapped = yield* buffer.swap(0)
-                const rows = Option.match(swapped, {
-                  onNone: () => [],
-                  onSome: ({ deltas }) =>
-                    deltas
-                      .map((delta) => ({ ...delta }))
-                      .sort((a, b) => ActivityDelta.key(a).localeCompare(ActivityDelta.key(b))),
-                })
-                return { totals, rows }
-              }),
-            )
-          expect(run(true)).toEqual(run(false))
-        }),
-      ),
-    ),
+  it.effect.prop(
+    "as the deltas `Award.toDeltas` would make them, merged: the same rows and totals",
+    [FastCheck.array(counted, { maxLength: 30 })],
+    ([events]) =>
+      Effect.gen(function* () {
+        const buffer = yield* ActivityBuffers.make()
+        const start = new Map([
+          [member(1), 10],
+          [member(2), 20],
+        ])
+        yield* buffer.installTotals(
+          0,
+          [...start].map(([userId, total]) => [memberKey(guildId, userId), total] as const),
+        )
+        const awards = events.map((event) => ({
+          ...event,
+          award: Award.Award.Counted({
+            statistic: event.statistic,
+            amount: event.amount,
+            baseXp: event.baseXp,
+            bonus: event.bonus,
+            xp: event.baseXp + event.bonus * 2,
+            channelId: event.channelId,
+          }) as Award.Counted,
+        }))
+        const totals = yield* buffer.transact(0, (step) =>
+          awards.map((event) => step.accrue(guildId, event.userId, event.award, event.keys)),
+        )
+        // The reference: each award's deltas, merged by key, and running sums of XP.
+        const expectedTotals = awards.map((event) => {
+          const oldTotal = start.get(event.userId)!
+          start.set(event.userId, oldTotal + event.award.xp)
+          return { oldTotal, newTotal: oldTotal + event.award.xp }
+        })
+        const byKey = (list: ReadonlyArray<ActivityDelta.ActivityDelta>) =>
+          list
+            .map((delta) => ({ ...delta }))
+            .sort((a, b) => ActivityDelta.key(a).localeCompare(ActivityDelta.key(b)))
+        const expectedRows = ActivityDelta.mergeAll(
+          awards.flatMap((event) =>
+            Award.toDeltas(event.award, { guildId, userId: event.userId, keys: event.keys }),
+          ),
+        )
+        const swapped = yield* buffer.swap(0)
+        expect(totals).toEqual(expectedTotals)
+        expect(byKey(Option.match(swapped, { onNone: () => [], onSome: (s) => s.deltas }))).toEqual(
+          byKey(expectedRows),
+        )
+      }),
   )
 })
 

@@ -12,7 +12,7 @@ import * as Path from "node:path"
 import { HttpServer } from "@effect/platform"
 import { NodeContext, NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import type { SqlClient } from "@effect/sql/SqlClient"
-import * as ActivityDelta from "@tally/domain/ActivityDelta"
+import * as Award from "@tally/domain/Award"
 import type { Snowflake } from "@tally/domain/Snowflake"
 import * as Snowflakes from "@tally/domain/Snowflake"
 import * as Manager from "@tally/manager/Manager"
@@ -360,18 +360,15 @@ export const accrueMessage = (
       dbShardId,
       flushGuildId,
       userId,
-      [
-        ActivityDelta.make({ kind: "xp", guildId: flushGuildId, userId, amount: xp, keys }),
-        ActivityDelta.make({
-          kind: "textMessages",
-          guildId: flushGuildId,
-          userId,
-          channelId: flushChannelId,
-          amount: 1,
-          keys,
-        }),
-      ],
-      xp,
+      Award.Award.Counted({
+        statistic: "textMessages",
+        amount: 1,
+        baseXp: xp,
+        bonus: 0,
+        xp,
+        channelId: flushChannelId,
+      }) as Award.Counted,
+      keys,
     )
   })
 
