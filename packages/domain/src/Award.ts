@@ -1,4 +1,4 @@
-import { Data } from "effect"
+import type { Data } from "effect"
 import * as ActivityDelta from "./ActivityDelta"
 import { type Emoji, matchesReaction, type ReactionEmoji } from "./Emoji"
 import {
@@ -9,6 +9,7 @@ import {
 } from "./GuildSettings"
 import type { PeriodKeys } from "./PeriodKey"
 import type { Snowflake } from "./Snowflake"
+import * as TaggedEnum from "./TaggedEnum"
 
 /**
  * Award decisions (reference §2.3–§2.6, §3.2, §3.4–§3.6): whether an event counts and for how
@@ -59,7 +60,26 @@ export type SkipReason = Data.TaggedEnum<{
   InviterAlreadySet: { readonly inviterId: Snowflake }
   InviteCycle: { readonly inviterId: Snowflake }
 }>
-export const SkipReason = Data.taggedEnum<SkipReason>()
+export const SkipReason = TaggedEnum.taggedEnum<SkipReason>({
+  BotAuthor: null,
+  SystemMessage: null,
+  UncountedChannel: null,
+  SourceDisabled: null,
+  ReactionVotingDisabled: null,
+  NoXpChannel: null,
+  NoXpCategory: null,
+  NoXpRole: null,
+  MessageCooldown: null,
+  VoteCooldown: null,
+  TargetIsBot: null,
+  VoterIsBot: null,
+  SelfVote: null,
+  NotTheVoteEmoji: null,
+  VoterDisallowsReactionVotes: null,
+  SelfInvite: null,
+  InviterAlreadySet: null,
+  InviteCycle: null,
+})
 
 export type Award = Data.TaggedEnum<{
   Counted: {
@@ -77,7 +97,7 @@ export type Award = Data.TaggedEnum<{
   }
   Skipped: { readonly reason: SkipReason }
 }>
-export const Award = Data.taggedEnum<Award>()
+export const Award = TaggedEnum.taggedEnum<Award>({ Counted: null, Skipped: null })
 export type Counted = Data.TaggedEnum.Value<Award, "Counted">
 
 const skip = (reason: SkipReason): Award => Award.Skipped({ reason })
@@ -155,7 +175,16 @@ export const threadChannelTypes: ReadonlySet<number> = new Set([10, 11, 12])
 /** Channel types whose messages count: GuildText, GuildAnnouncement and the threads. */
 export const countedChannelTypes: ReadonlySet<number> = new Set([0, 5, ...threadChannelTypes])
 
-export interface TextMessage {
+/** A text message and its times (see `TextMessageFields`). */
+export interface TextMessage extends TextMessageFields {
+  /** The message's own time (from its id), epoch milliseconds. */
+  readonly sentAt: number
+  /** When the member's last *counted* message was sent, if any. */
+  readonly lastCountedAt: number | null
+}
+
+/** What of a text message decides its award. */
+export interface TextMessageFields {
   readonly messageType: number
   /** The actual channel (the thread's id in a thread). */
   readonly channelId: Snowflake
@@ -169,10 +198,6 @@ export interface TextMessage {
   /** Discord's own system user. */
   readonly authorSystem?: boolean | undefined
   readonly memberRoleIds: ReadonlyArray<Snowflake>
-  /** The message's own time (from its id), epoch milliseconds. */
-  readonly sentAt: number
-  /** When the member's last *counted* message was sent, if any. */
-  readonly lastCountedAt: number | null
 }
 
 /** The channel a message counts for: a thread counts for its parent. */
@@ -190,7 +215,19 @@ export const effectiveChannel = (message: {
  * message by the messages' own times, in either direction (a late-arriving older message within
  * the cooldown is skipped too); the caller records the newer of the two times when it counts.
  */
-export const textMessage = (rules: GuildRules, message: TextMessage): Award => {
+export const textMessage = (rules: GuildRules, message: TextMessage): Award =>
+  textMessageAt(rules, message, message.sentAt, message.lastCountedAt)
+
+/**
+ * `textMessage` with the times apart: the counter passes its message event as it is, with no
+ * object made per message to carry the times.
+ */
+export const textMessageAt = (
+  rules: GuildRules,
+  message: TextMessageFields,
+  sentAt: number,
+  lastCountedAt: number | null,
+): Award => {
   const { settings } = rules
   if (message.authorBot) return skip(SkipReason.BotAuthor())
   if (message.authorSystem === true || !countedMessageTypes.has(message.messageType)) {
@@ -213,8 +250,8 @@ export const textMessage = (rules: GuildRules, message: TextMessage): Award => {
     return skip(SkipReason.NoXpRole({ roleId: blockingRole, holder: "author" }))
 
   const cooldownMillis = settings.textMessageCooldownSeconds * 1000
-  if (cooldownMillis > 0 && message.lastCountedAt !== null) {
-    const since = Math.abs(message.sentAt - message.lastCountedAt)
+  if (cooldownMillis > 0 && lastCountedAt !== null) {
+    const since = Math.abs(sentAt - lastCountedAt)
     if (since < cooldownMillis) {
       return skip(
         SkipReason.MessageCooldown({
@@ -231,7 +268,7 @@ export const textMessage = (rules: GuildRules, message: TextMessage): Award => {
     amount: 1,
     roleIds: message.memberRoleIds,
     channelId,
-    at: message.sentAt,
+    at: sentAt,
   })
 }
 
@@ -359,7 +396,10 @@ export type InviteDecision = Data.TaggedEnum<{
   Counted: { readonly inviter: Award; readonly member: Award }
   Skipped: { readonly reason: SkipReason }
 }>
-export const InviteDecision = Data.taggedEnum<InviteDecision>()
+export const InviteDecision = TaggedEnum.taggedEnum<InviteDecision>({
+  Counted: null,
+  Skipped: null,
+})
 
 /**
  * Whether a member may name `inviterId` as their inviter, and what both get. Unlike

@@ -48,10 +48,7 @@ export const progression = (xp: number, levelFactor: number): number => {
  */
 export const levelOf = (xp: number, levelFactor: number): LevelProgress => {
   const continuous = progression(xp, levelFactor)
-  let level = Math.max(1, Math.floor(continuous))
-  while (level > 1 && xpForLevel(level, levelFactor) > xp) level--
-  while (xpForLevel(level + 1, levelFactor) <= xp) level++
-
+  const level = levelFrom(continuous, xp, levelFactor)
   const fraction = continuous - level
   const progress = fraction <= 0 ? 0 : fraction >= 1 ? MAX_BELOW_ONE : fraction
   return {
@@ -62,8 +59,17 @@ export const levelOf = (xp: number, levelFactor: number): LevelProgress => {
   }
 }
 
-/** The level only. */
-export const level = (xp: number, levelFactor: number): number => levelOf(xp, levelFactor).level
+/** The curve's estimate moved until `xpForLevel(level) ≤ xp < xpForLevel(level + 1)`. */
+const levelFrom = (continuous: number, xp: number, levelFactor: number): number => {
+  let level = Math.max(1, Math.floor(continuous))
+  while (level > 1 && xpForLevel(level, levelFactor) > xp) level--
+  while (xpForLevel(level + 1, levelFactor) <= xp) level++
+  return level
+}
+
+/** The level only (twice per counted message: without `levelOf`'s object). */
+export const level = (xp: number, levelFactor: number): number =>
+  levelFrom(progression(xp, levelFactor), xp, levelFactor)
 
 /** Whole percent towards the next level, floored (what `/rank` prints). */
 export const percentToNext = (progress: LevelProgress): number =>

@@ -1,7 +1,8 @@
-import { Data, Either } from "effect"
+import { type Data, Either } from "effect"
 import { InvalidSettingsValue } from "./Errors"
 import { isLevelRole, type RoleSettings } from "./GuildSettings"
 import type { Snowflake } from "./Snowflake"
+import * as TaggedEnum from "./TaggedEnum"
 
 /**
  * Level roles (reference §5.1, §5.2): which roles a member gains and loses at a level, and which
@@ -99,7 +100,13 @@ export type Assignability = Data.TaggedEnum<{
   /** Would be given, but carries permissions too powerful to hand out automatically. */
   Dangerous: { readonly permissions: ReadonlyArray<PermissionName> }
 }>
-export const Assignability = Data.taggedEnum<Assignability>()
+export const Assignability = TaggedEnum.taggedEnum<Assignability>({
+  Assignable: null,
+  Missing: null,
+  Managed: null,
+  TooHigh: null,
+  Dangerous: null,
+})
 
 /**
  * Whether the bot, whose highest role is at `botHighestPosition`, can give (`"add"`) or take

@@ -4,9 +4,10 @@
  * to the channel they were spent in, the sub-minute remainder carried per member (also across
  * sessions). Pure: times are epoch milliseconds passed in by the caller.
  */
-import { Data } from "effect"
+import type { Data } from "effect"
 import type { GuildSettings } from "./GuildSettings"
 import type { Snowflake } from "./Snowflake"
+import * as TaggedEnum from "./TaggedEnum"
 
 export const MINUTE_MILLIS = 60_000
 
@@ -75,7 +76,10 @@ export type VoiceEvent = Data.TaggedEnum<{
   }
 }>
 
-export const VoiceEvent = Data.taggedEnum<VoiceEvent>()
+export const VoiceEvent = TaggedEnum.taggedEnum<VoiceEvent>({
+  VoiceStateUpdated: null,
+  MemberRolesUpdated: null,
+})
 
 /** A member present in a voice channel. */
 export interface Session extends VoiceStateUpdate {

@@ -230,19 +230,8 @@ export const make = (options: Options = {}) =>
       }
       let writer = members.get(event.authorId)
       const last = writer === undefined ? null : writer.lastCountedAt
-      // Spelled out: a spread of the event made an object of a new shape per message, and every
-      // read of it in the award's checks went the slow way.
-      const award = Award.textMessage(context, {
-        messageType: event.messageType,
-        channelId: event.channelId,
-        channelType: event.channelType,
-        parentId: event.parentId,
-        categoryId: event.categoryId,
-        authorBot: event.authorBot,
-        memberRoleIds: event.memberRoleIds,
-        sentAt,
-        lastCountedAt: last,
-      })
+      // The event itself, of one shape (made in one place), and no object per message.
+      const award = Award.textMessageAt(context, event, sentAt, last)
       if (
         award._tag === "Counted" ||
         (award.reason._tag !== "BotAuthor" && award.reason._tag !== "SystemMessage")
