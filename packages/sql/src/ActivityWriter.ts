@@ -139,12 +139,33 @@ const valuesOf = (target: Target, deltas: ReadonlyArray<ActivityDelta>) => {
 const compareSnowflakes = (a: string, b: string) =>
   a.length !== b.length ? (a.length < b.length ? -1 : 1) : a < b ? -1 : a > b ? 1 : 0
 
-const byPrimaryKey = (target: Target) => (a: ActivityDelta, b: ActivityDelta) => {
-  for (const field of target.idFields) {
-    const order = compareSnowflakes(idOf(a, field), idOf(b, field))
-    if (order !== 0) return order
+type Compare = (a: ActivityDelta, b: ActivityDelta) => number
+
+/** One comparison per id field, each reading its field directly (a flush sorts every row). */
+const compareBy = (field: IdField, next: Compare | undefined): Compare => {
+  const read =
+    field === "guildId"
+      ? (delta: ActivityDelta) => delta.guildId
+      : field === "userId"
+        ? (delta: ActivityDelta) => delta.userId
+        : (delta: ActivityDelta) => delta.channelId ?? "0"
+  return next === undefined
+    ? (a, b) => compareSnowflakes(read(a), read(b))
+    : (a, b) => compareSnowflakes(read(a), read(b)) || next(a, b)
+}
+
+const comparators = new WeakMap<Target, Compare>()
+
+const byPrimaryKey = (target: Target): Compare => {
+  let compare = comparators.get(target)
+  if (compare === undefined) {
+    compare = target.idFields.reduceRight<Compare | undefined>(
+      (next, field) => compareBy(field, next),
+      undefined,
+    )!
+    comparators.set(target, compare)
   }
-  return 0
+  return compare
 }
 
 /**
@@ -162,13 +183,16 @@ export const rowsOf = (
   }
   // Strictly ascending already: sorted, and no two deltas name the same row.
   if (ascending) return deltas
-  const merged = new Map<string, ActivityDelta>()
-  for (const delta of deltas) {
-    const key = target.idFields.map((field) => idOf(delta, field)).join("/")
-    const existing = merged.get(key)
-    merged.set(key, existing === undefined ? delta : merge(existing, delta))
+  // Sorted (stably: the first of equal deltas stays first), then neighbours naming one row merged:
+  // no key strings, no map.
+  const sorted = [...deltas].sort(order)
+  const rows: Array<ActivityDelta> = []
+  for (const delta of sorted) {
+    const last = rows.length - 1
+    if (last >= 0 && order(rows[last]!, delta) === 0) rows[last] = merge(rows[last]!, delta)
+    else rows.push(delta)
   }
-  return Array.from(merged.values()).sort(order)
+  return rows
 }
 
 /** Consecutive slices of at most `size` (Effect's `chunksOf` copies the rest at every step). */
