@@ -8,7 +8,18 @@ import type { SqlClient } from "@effect/sql/SqlClient"
 import type { Snowflake } from "@tally/domain/Snowflake"
 import * as Members from "@tally/sql/Members"
 import * as ShardClients from "@tally/sql/ShardClients"
-import { Chunk, Context, Deferred, Duration, Effect, FiberId, Layer, Queue, Schedule } from "effect"
+import {
+  Chunk,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  FiberId,
+  Layer,
+  Queue,
+  Schedule,
+} from "effect"
 import { ActivityBuffer, memberKey } from "./ActivityBuffer"
 import { Flusher } from "./Flusher"
 
@@ -39,10 +50,19 @@ export interface Options {
   readonly maxRetryDelay?: Duration.DurationInput
 }
 
+/**
+ * The members one call asked for are in once `remaining` reaches 0: one deferred per call, not
+ * one per member (a deferred per member cost more than its load, counted per message).
+ */
+interface Signal {
+  readonly done: Deferred.Deferred<void>
+  remaining: number
+}
+
 interface LoadRequest {
   readonly guildId: Snowflake
   readonly userId: Snowflake
-  readonly done: Deferred.Deferred<void>
+  readonly signal: Signal
 }
 
 export const make = (options: Options = {}) =>
@@ -57,7 +77,7 @@ export const make = (options: Options = {}) =>
     )
 
     const queues = new Map<number, Queue.Queue<LoadRequest>>()
-    const inFlight = new Map<string, Deferred.Deferred<void>>()
+    const inFlight = new Map<string, Signal>()
 
     const onShard = <A, E>(dbShardId: number, effect: Effect.Effect<A, E, SqlClient>) =>
       ShardClients.use(dbShardId, effect).pipe(
@@ -92,9 +112,12 @@ export const make = (options: Options = {}) =>
           ),
         ),
         Effect.zipRight(
-          Effect.forEach(requests, (request) => {
-            inFlight.delete(`${dbShardId}/${memberKey(request.guildId, request.userId)}`)
-            return Deferred.succeed(request.done, undefined)
+          Effect.sync(() => {
+            for (const { guildId, userId, signal } of requests) {
+              inFlight.delete(`${dbShardId}/${memberKey(guildId, userId)}`)
+              signal.remaining -= 1
+              if (signal.remaining === 0) Deferred.unsafeDone(signal.done, Exit.void)
+            }
           }),
         ),
         Effect.annotateLogs({ dbShardId, guildId }),
@@ -134,22 +157,6 @@ export const make = (options: Options = {}) =>
       yield* Effect.forkScoped(worker(dbShardId, queue))
     }
 
-    /** Asks for a member not loaded: the load's signal (shared with a load already asked for). */
-    const request = (
-      dbShardId: number,
-      guildId: Snowflake,
-      userId: Snowflake,
-      requests: Array<LoadRequest>,
-    ): Deferred.Deferred<void> => {
-      const key = `${dbShardId}/${memberKey(guildId, userId)}`
-      const waiting = inFlight.get(key)
-      if (waiting !== undefined) return waiting
-      const done = Deferred.unsafeMake<void>(FiberId.none)
-      inFlight.set(key, done)
-      requests.push({ guildId, userId, done })
-      return done
-    }
-
     const ensureAllLoaded = (dbShardId: number, guildId: Snowflake, userIds: Iterable<Snowflake>) =>
       Effect.flatMap(buffer.missingTotals(dbShardId, guildId, userIds), (missing) => {
         if (missing.length === 0) return Effect.void
@@ -160,10 +167,27 @@ export const make = (options: Options = {}) =>
             Effect.zipRight(Effect.never),
           )
         }
+        // One signal for the members asked for here; a member another call asked for already
+        // comes with that call's signal.
+        const signal: Signal = { done: Deferred.unsafeMake<void>(FiberId.none), remaining: 0 }
         const requests: Array<LoadRequest> = []
-        const signals = missing.map((userId) => request(dbShardId, guildId, userId, requests))
+        const signals = new Set<Signal>()
+        for (const userId of missing) {
+          const key = `${dbShardId}/${memberKey(guildId, userId)}`
+          const waiting = inFlight.get(key)
+          if (waiting !== undefined) {
+            signals.add(waiting)
+            continue
+          }
+          inFlight.set(key, signal)
+          requests.push({ guildId, userId, signal })
+          signal.remaining += 1
+          signals.add(signal)
+        }
         return Queue.offerAll(queue, requests).pipe(
-          Effect.zipRight(Effect.forEach(signals, Deferred.await, { discard: true })),
+          Effect.zipRight(
+            Effect.forEach(signals, (waited) => Deferred.await(waited.done), { discard: true }),
+          ),
         )
       })
 
