@@ -27,7 +27,7 @@ import {
 } from "effect"
 import { GatewayConfig, shardCountOf } from "./Config"
 import type { Command, ToMain, ToWorker, WireDispatch, WorkerStart } from "./DiscordWire"
-import type { Envelope } from "./Dispatch"
+import type { DispatchBatch, Envelope } from "./Dispatch"
 import * as Payloads from "./Payloads"
 import { type SavedSession, Session } from "./Session"
 
@@ -68,7 +68,7 @@ export class Discord extends Context.Tag("@tally/gateway/Discord")<
      * Dispatches in arrival order, in the batches they crossed from the connection's thread in
      * (one queue operation per batch, not per dispatch); consumed by `Dispatch.run`.
      */
-    readonly dispatches: Queue.Dequeue<ReadonlyArray<Envelope>>
+    readonly dispatches: Queue.Dequeue<DispatchBatch>
     /** Resolves once every dispatch the connection has received so far is in `dispatches`. */
     readonly sync: Effect.Effect<void>
     /**
@@ -179,7 +179,7 @@ export const make = (options: DiscordOptions = {}) =>
     const restored = yield* session.load(discordShardIds)
 
     const dispatches = yield* Effect.acquireRelease(
-      Queue.unbounded<ReadonlyArray<Envelope>>(),
+      Queue.unbounded<DispatchBatch>(),
       Queue.shutdown,
     )
 
@@ -235,7 +235,10 @@ export const make = (options: DiscordOptions = {}) =>
     worker.on("message", (message: ToMain) => {
       switch (message.type) {
         case "dispatches":
-          Queue.unsafeOffer(dispatches, toEnvelopes(message.dispatches))
+          Queue.unsafeOffer(dispatches, {
+            size: message.count,
+            envelopes: () => toEnvelopes(message.dispatches),
+          })
           for (const [id, info] of message.sessions) session.update(id, info)
           return
         case "ready":

@@ -44,6 +44,8 @@ export type ToMain =
        * (structured clone), and the main thread's `JSON.parse` builds them faster than the clone.
        */
       readonly dispatches: string
+      /** How many dispatches the string holds. */
+      readonly count: number
       /** The sessions changed since the last batch (null: no session any more). */
       readonly sessions: ReadonlyArray<readonly [number, SessionInfo | null]>
     }

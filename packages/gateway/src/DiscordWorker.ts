@@ -58,6 +58,7 @@ const flush = () => {
   const batch: ToMain = {
     type: "dispatches",
     dispatches: JSON.stringify(dispatches),
+    count: dispatches.length,
     sessions: [...changed].map((id) => [id, sessions.get(id) ?? null] as const),
   }
   Atomics.add(backlog, 0, dispatches.length)

@@ -39,6 +39,22 @@ export interface Envelope {
   readonly data: unknown
 }
 
+/**
+ * Dispatches in the batch they arrived in, decoded when the dispatch loop comes to them: a
+ * backlog waits as one string per batch rather than as thousands of small objects, which the
+ * young-generation GC copied again at every collection until they were promoted.
+ */
+export interface DispatchBatch {
+  readonly size: number
+  readonly envelopes: () => ReadonlyArray<Envelope>
+}
+
+/** A batch of envelopes already decoded. */
+export const batchOf = (envelopes: ReadonlyArray<Envelope>): DispatchBatch => ({
+  size: envelopes.length,
+  envelopes: () => envelopes,
+})
+
 /** A decoded message that waits for its guild or channel to become known. */
 export interface PendingMessage {
   readonly discordShardId: number
@@ -250,7 +266,7 @@ export class Dispatch extends Context.Tag("@tally/gateway/Dispatch")<
     readonly handle: (envelope: Envelope) => Effect.Effect<void>
     /** Takes dispatches from the queue forever, in order. */
     readonly run: (
-      queue: Queue.Dequeue<ReadonlyArray<Envelope>>,
+      queue: Queue.Dequeue<DispatchBatch>,
       /** Told how many dispatches each take removed (the connection's backpressure). */
       taken?: (count: number) => void,
     ) => Effect.Effect<never>
@@ -697,39 +713,30 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
      * socket to deliver more, so that under load each pass over the counter carries many messages
      * (a pass costs about as much as a few dozen messages).
      */
-    const nextChunk = (
-      queue: Queue.Dequeue<ReadonlyArray<Envelope>>,
-      taken: (count: number) => void,
-    ) =>
+    const nextBatches = (queue: Queue.Dequeue<DispatchBatch>, taken: (count: number) => void) =>
       Effect.flatMap(Queue.takeBetween(queue, 1, Number.POSITIVE_INFINITY), (first) => {
-        const chunk = Chunk.toReadonlyArray(first).flat()
-        taken(chunk.length)
-        return chunk.length >= SHORT_CHUNK
-          ? Effect.succeed(chunk)
+        const batches = Chunk.toReadonlyArray(first)
+        const size = sizeOf(batches)
+        taken(size)
+        return size >= SHORT_CHUNK
+          ? Effect.succeed(batches)
           : Effect.sleep(Duration.millis(1)).pipe(
               Effect.zipRight(Queue.takeAll(queue)),
               Effect.map((more) => {
-                const rest = Chunk.toReadonlyArray(more).flat()
-                taken(rest.length)
-                return chunk.concat(rest)
+                const rest = Chunk.toReadonlyArray(more)
+                taken(sizeOf(rest))
+                return batches.concat(rest)
               }),
             )
       })
 
-    const run = (
-      queue: Queue.Dequeue<ReadonlyArray<Envelope>>,
-      taken: (count: number) => void = () => {},
-    ) =>
-      nextChunk(queue, taken).pipe(
-        Effect.flatMap((chunk) =>
-          // At most `MAX_CHUNK` per pass, so one pass never holds the thread for long.
-          Effect.forEach(
-            Array.from({ length: Math.ceil(chunk.length / MAX_CHUNK) }, (_, index) =>
-              chunk.slice(index * MAX_CHUNK, (index + 1) * MAX_CHUNK),
-            ),
-            handleAll,
-            { discard: true },
-          ),
+    const run = (queue: Queue.Dequeue<DispatchBatch>, taken: (count: number) => void = () => {}) =>
+      nextBatches(queue, taken).pipe(
+        Effect.flatMap((batches) =>
+          Effect.gen(function* () {
+            // Lazily: a batch is decoded only when its pass comes.
+            for (const pass of passesOf(batches)) yield* handleAll(pass)
+          }),
         ),
         Effect.forever,
       )
@@ -756,6 +763,31 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
 
 const MAX_CHUNK = 1_024
 const SHORT_CHUNK = 128
+
+const sizeOf = (batches: ReadonlyArray<DispatchBatch>) => {
+  let size = 0
+  for (const batch of batches) size += batch.size
+  return size
+}
+
+/**
+ * The batches' envelopes in order, in passes of at most `MAX_CHUNK` (one pass never holds the
+ * thread for long; small batches share a pass, which costs about as much as a few dozen
+ * messages). Each batch is decoded when the first pass that needs it is made.
+ */
+function* passesOf(batches: ReadonlyArray<DispatchBatch>): Generator<ReadonlyArray<Envelope>> {
+  let pass: Array<Envelope> = []
+  for (const batch of batches) {
+    for (const envelope of batch.envelopes()) {
+      pass.push(envelope)
+      if (pass.length === MAX_CHUNK) {
+        yield pass
+        pass = []
+      }
+    }
+  }
+  if (pass.length > 0) yield pass
+}
 
 /**
  * What a skipped message's log line names. Made only for a skip, by a function defined once: a

@@ -49,7 +49,7 @@ describe("the Discord connection's thread", () => {
       Effect.gen(function* () {
         const { sim, discord } = yield* connected(20)
         const takeMessages = Effect.map(Queue.takeAll(discord.dispatches), (batches) => {
-          const envelopes = Chunk.toReadonlyArray(batches).flat()
+          const envelopes = Chunk.toReadonlyArray(batches).flatMap((batch) => batch.envelopes())
           return {
             envelopes,
             messages: envelopes.filter((envelope) => envelope.event === "MESSAGE_CREATE"),
@@ -100,7 +100,7 @@ describe("the Discord connection's thread", () => {
         yield* Effect.sleep(Duration.millis(20))
         events = events.concat(
           Chunk.toReadonlyArray(yield* Queue.takeAll(discord.dispatches))
-            .flat()
+            .flatMap((batch) => batch.envelopes())
             .map((envelope) => envelope.event),
         )
       }

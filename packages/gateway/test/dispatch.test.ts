@@ -334,9 +334,12 @@ describe("Dispatch marks a run of messages processed with its hand-over", () => 
         const context = yield* Layer.build(layer)
         const dispatch = Context.get(context, Dispatch.Dispatch)
         yield* dispatch.handle(guildCreate())
-        const queue = yield* Queue.unbounded<ReadonlyArray<Dispatch.Envelope>>()
+        const queue = yield* Queue.unbounded<Dispatch.DispatchBatch>()
         const run = Array.from({ length: 5 }, () => message(TEXT))
-        yield* Queue.offerAll(queue, [run.slice(0, 2), run.slice(2)])
+        yield* Queue.offerAll(queue, [
+          Dispatch.batchOf(run.slice(0, 2)),
+          Dispatch.batchOf(run.slice(2)),
+        ])
         const loop = yield* Effect.fork(dispatch.run(queue))
         yield* Deferred.await(waiting)
         yield* Fiber.interrupt(loop)

@@ -174,9 +174,9 @@ const stackLayer = Layer.scoped(
     }).pipe(Effect.provide(context))
     yield* Effect.forkScoped(
       Queue.take(discord.dispatches).pipe(
-        Effect.tap((batch) => discord.taken(batch.length)),
+        Effect.tap((batch) => discord.taken(batch.size)),
         Effect.flatMap((batch) =>
-          Effect.forEach(batch, (envelope) => {
+          Effect.forEach(batch.envelopes(), (envelope) => {
             if (envelope.event === "GUILD_CREATE") {
               return Effect.sync(() =>
                 guildState.store.create(

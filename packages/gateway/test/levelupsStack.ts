@@ -97,9 +97,9 @@ export const startStack = (options: StackOptions) =>
     const handledIds = new Set<string>()
     yield* Effect.forkScoped(
       Queue.take(discord.dispatches).pipe(
-        Effect.tap((batch) => discord.taken(batch.length)),
+        Effect.tap((batch) => discord.taken(batch.size)),
         Effect.flatMap((batch) =>
-          Effect.forEach(batch, (envelope) =>
+          Effect.forEach(batch.envelopes(), (envelope) =>
             dispatch.handle(envelope).pipe(
               Effect.zipRight(
                 Effect.sync(() => {
