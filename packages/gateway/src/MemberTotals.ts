@@ -51,18 +51,19 @@ export interface Options {
 }
 
 /**
- * The members one call asked for are in once `remaining` reaches 0: one deferred per call, not
- * one per member (a deferred per member cost more than its load, counted per message).
+ * The members one call waits for are in once `remaining` reaches 0: one deferred per call, not one
+ * per member (a deferred per member cost more than its load, counted per message).
  */
 interface Signal {
   readonly done: Deferred.Deferred<void>
   remaining: number
 }
 
+/** One member's load, and the signals of every call that waits for it. */
 interface LoadRequest {
   readonly guildId: Snowflake
   readonly userId: Snowflake
-  readonly signal: Signal
+  readonly signals: Array<Signal>
 }
 
 export const make = (options: Options = {}) =>
@@ -77,7 +78,7 @@ export const make = (options: Options = {}) =>
     )
 
     const queues = new Map<number, Queue.Queue<LoadRequest>>()
-    const inFlight = new Map<string, Signal>()
+    const inFlight = new Map<string, LoadRequest>()
 
     const onShard = <A, E>(dbShardId: number, effect: Effect.Effect<A, E, SqlClient>) =>
       ShardClients.use(dbShardId, effect).pipe(
@@ -113,10 +114,12 @@ export const make = (options: Options = {}) =>
         ),
         Effect.zipRight(
           Effect.sync(() => {
-            for (const { guildId, userId, signal } of requests) {
+            for (const { guildId, userId, signals } of requests) {
               inFlight.delete(`${dbShardId}/${memberKey(guildId, userId)}`)
-              signal.remaining -= 1
-              if (signal.remaining === 0) Deferred.unsafeDone(signal.done, Exit.void)
+              for (const signal of signals) {
+                signal.remaining -= 1
+                if (signal.remaining === 0) Deferred.unsafeDone(signal.done, Exit.void)
+              }
             }
           }),
         ),
@@ -167,28 +170,23 @@ export const make = (options: Options = {}) =>
             Effect.zipRight(Effect.never),
           )
         }
-        // One signal for the members asked for here; a member another call asked for already
-        // comes with that call's signal.
+        // One signal for this call, counted down by each member's load (its own request, or
+        // the one another call made already). Requested in the same synchronous step that marks
+        // them in flight: an interruption between the two would leave them in flight for ever.
         const signal: Signal = { done: Deferred.unsafeMake<void>(FiberId.none), remaining: 0 }
-        const requests: Array<LoadRequest> = []
-        const signals = new Set<Signal>()
         for (const userId of missing) {
           const key = `${dbShardId}/${memberKey(guildId, userId)}`
-          const waiting = inFlight.get(key)
-          if (waiting !== undefined) {
-            signals.add(waiting)
+          const inLoad = inFlight.get(key)
+          signal.remaining += 1
+          if (inLoad !== undefined) {
+            inLoad.signals.push(signal)
             continue
           }
-          inFlight.set(key, signal)
-          requests.push({ guildId, userId, signal })
-          signal.remaining += 1
-          signals.add(signal)
+          const request: LoadRequest = { guildId, userId, signals: [signal] }
+          inFlight.set(key, request)
+          Queue.unsafeOffer(queue, request)
         }
-        return Queue.offerAll(queue, requests).pipe(
-          Effect.zipRight(
-            Effect.forEach(signals, (waited) => Deferred.await(waited.done), { discard: true }),
-          ),
-        )
+        return Deferred.await(signal.done)
       })
 
     const ensureLoaded = (dbShardId: number, guildId: Snowflake, userId: Snowflake) =>
