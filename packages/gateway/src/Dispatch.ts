@@ -735,7 +735,11 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
         Effect.flatMap((batches) =>
           Effect.gen(function* () {
             // Lazily: a batch is decoded only when its pass comes.
-            for (const pass of passesOf(batches)) yield* handleAll(pass)
+            const unreadable: Array<unknown> = []
+            for (const pass of passesOf(batches, unreadable)) yield* handleAll(pass)
+            for (const error of unreadable) {
+              yield* Effect.logError("a batch of dispatches could not be read; skipped", error)
+            }
           }),
         ),
         Effect.forever,
@@ -775,10 +779,21 @@ const sizeOf = (batches: ReadonlyArray<DispatchBatch>) => {
  * thread for long; small batches share a pass, which costs about as much as a few dozen
  * messages). Each batch is decoded when the first pass that needs it is made.
  */
-function* passesOf(batches: ReadonlyArray<DispatchBatch>): Generator<ReadonlyArray<Envelope>> {
+function* passesOf(
+  batches: ReadonlyArray<DispatchBatch>,
+  /** Where a batch that cannot be decoded goes (the thread wrote it: not expected). */
+  unreadable: Array<unknown>,
+): Generator<ReadonlyArray<Envelope>> {
   let pass: Array<Envelope> = []
   for (const batch of batches) {
-    for (const envelope of batch.envelopes()) {
+    let envelopes: ReadonlyArray<Envelope>
+    try {
+      envelopes = batch.envelopes()
+    } catch (error) {
+      unreadable.push(error)
+      continue
+    }
+    for (const envelope of envelopes) {
       pass.push(envelope)
       if (pass.length === MAX_CHUNK) {
         yield pass

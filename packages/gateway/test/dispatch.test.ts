@@ -309,6 +309,38 @@ describe("Dispatch skips malformed or unexpected payloads and goes on", () => {
   })
 })
 
+describe("Dispatch.run reads the batches it takes", () => {
+  it.scopedLive("a batch that cannot be read is skipped; the loop goes on with the next", () =>
+    Effect.gen(function* () {
+      const handed: Array<MessageEvent> = []
+      const layer = Dispatch.layer().pipe(
+        Layer.provideMerge(GuildState.layer),
+        Layer.provideMerge(
+          fakeCounter({
+            countMessages: (events) => Effect.sync(() => void handed.push(...events)),
+          }),
+        ),
+      )
+      const context = yield* Layer.build(layer)
+      const dispatch = Context.get(context, Dispatch.Dispatch)
+      yield* dispatch.handle(guildCreate())
+      const queue = yield* Queue.unbounded<Dispatch.DispatchBatch>()
+      const after = Array.from({ length: 3 }, () => message(TEXT))
+      const unreadable: Dispatch.DispatchBatch = {
+        size: 2,
+        envelopes: () => JSON.parse("[{") as never,
+      }
+      yield* Queue.offerAll(queue, [unreadable, Dispatch.batchOf(after)])
+      const loop = yield* Effect.fork(dispatch.run(queue))
+      while (handed.length < after.length) yield* Effect.sleep("10 millis")
+      yield* Fiber.interrupt(loop)
+      expect(handed.map((event) => event.messageId)).toEqual(
+        after.map((envelope) => (envelope.data as { id: string }).id),
+      )
+    }).pipe(Effect.timeout("10 seconds")),
+  )
+})
+
 describe("Dispatch marks a run of messages processed with its hand-over", () => {
   it.scopedLive(
     "the loop stopped while the counter waits for room: the run it handed over is marked processed",
