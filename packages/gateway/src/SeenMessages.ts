@@ -26,13 +26,74 @@ export class SeenMessages extends Context.Tag("@tally/gateway/SeenMessages")<
 export const defaultCapacity = 100_000
 
 /**
- * Two generations of ids: new ids go into `current`; a full `current` becomes `previous` (the
- * older generation is dropped whole). A check is two lookups and a record one insert, where a
- * ring of single evictions cost a read, a delete and an insert more per message.
+ * One generation of ids: an open-addressing table of the ids' two decimal halves (up to 11
+ * leading digits, then the last 9), each exact as a double. No string is kept: a window of
+ * strings held 100,000 objects that every collection had to visit, and each lookup hashed a
+ * freshly parsed string.
+ */
+class Generation {
+  /** Slot i holds the halves at 2i and 2i + 1; -1 marks an empty slot. */
+  private readonly slots: Float64Array
+  private readonly mask: number
+  size = 0
+
+  constructor(capacity: number) {
+    let length = 4
+    while (length < capacity * 2) length *= 2
+    this.slots = new Float64Array(length * 2).fill(-1)
+    this.mask = length - 1
+  }
+
+  /** Where the id is, or the empty slot where it would go. */
+  private slotOf(high: number, low: number): number {
+    let hash = Math.imul(low, 0x9e3779b1) ^ Math.imul((high % 0x1_0000_0000) | 0, 0x85ebca77)
+    hash ^= hash >>> 15
+    let slot = hash & this.mask
+    for (;;) {
+      const stored = this.slots[slot * 2]!
+      if (stored === -1 || (stored === high && this.slots[slot * 2 + 1] === low)) return slot
+      slot = (slot + 1) & this.mask
+    }
+  }
+
+  has(high: number, low: number): boolean {
+    return this.slots[this.slotOf(high, low) * 2] !== -1
+  }
+
+  add(high: number, low: number): void {
+    const slot = this.slotOf(high, low)
+    if (this.slots[slot * 2] !== -1) return
+    this.slots[slot * 2] = high
+    this.slots[slot * 2 + 1] = low
+    this.size += 1
+  }
+
+  clear(): void {
+    this.slots.fill(-1)
+    this.size = 0
+  }
+}
+
+/**
+ * Two generations: new ids go into `current`; a full `current` becomes `previous` (the older
+ * generation is dropped whole, its table reused). A check is two lookups and a record one insert.
  */
 interface Window {
-  current: Set<string>
-  previous: Set<string>
+  current: Generation
+  previous: Generation
+}
+
+/** Parsed halves of the last id looked at (module state: no object per call). */
+let high = 0
+let low = 0
+
+/** Splits a snowflake (decimal digits, up to 20) into its leading digits and its last 9. */
+const split = (id: string): void => {
+  const cut = Math.max(0, id.length - 9)
+  high = 0
+  low = 0
+  for (let i = 0; i < cut; i++) high = high * 10 + (id.charCodeAt(i) - 48)
+  for (let i = cut; i < id.length; i++) low = low * 10 + (id.charCodeAt(i) - 48)
 }
 
 export const make = (
@@ -43,21 +104,26 @@ export const make = (
 
   const has = (discordShardId: number, messageId: Snowflake) => {
     const window = windows.get(discordShardId)
-    return window !== undefined && (window.current.has(messageId) || window.previous.has(messageId))
+    if (window === undefined) return false
+    split(messageId)
+    return window.current.has(high, low) || window.previous.has(high, low)
   }
 
   const add = (discordShardId: number, messageId: Snowflake) => {
     let window = windows.get(discordShardId)
     if (window === undefined) {
-      window = { current: new Set(), previous: new Set() }
+      window = { current: new Generation(generation), previous: new Generation(generation) }
       windows.set(discordShardId, window)
     }
     // Not checked against `previous`: an id recorded twice only stays a generation longer.
     if (window.current.size >= generation) {
+      const dropped = window.previous
+      dropped.clear()
       window.previous = window.current
-      window.current = new Set()
+      window.current = dropped
     }
-    window.current.add(messageId)
+    split(messageId)
+    window.current.add(high, low)
   }
 
   return {

@@ -184,6 +184,51 @@ describe("a window of recently counted message ids per Discord shard", () => {
   )
 })
 
+describe("the window of message ids against a window of id strings", () => {
+  /** What the window must do, with strings in two generations of sets. */
+  const reference = (capacity: number) => {
+    const generation = Math.max(1, Math.ceil(capacity / 2))
+    let current = new Set<string>()
+    let previous = new Set<string>()
+    return {
+      has: (messageId: string) => current.has(messageId) || previous.has(messageId),
+      add: (messageId: string) => {
+        if (current.size >= generation) {
+          previous = current
+          current = new Set()
+        }
+        current.add(messageId)
+      },
+    }
+  }
+  // Ids of 1 to 20 digits, many alike in their last 9 digits or their leading ones, so that
+  // halves collide and the table's probing is exercised.
+  const messageId = FastCheck.oneof(
+    FastCheck.bigInt({ min: 0n, max: 99n }),
+    FastCheck.bigInt({ min: 0n, max: 3n }).map((n) => n * 1_000_000_000n + 7n),
+    FastCheck.bigInt({ min: 1n, max: 18_446_744_073_709_551_615n }),
+  ).map((n) => id(n))
+
+  it.prop(
+    "answers as the reference after any sequence of checks and records",
+    [
+      FastCheck.integer({ min: 1, max: 12 }),
+      FastCheck.array(FastCheck.tuple(FastCheck.boolean(), messageId), { maxLength: 200 }),
+    ],
+    ([capacity, operations]) => {
+      const seen = SeenMessages.make(capacity)
+      const model = reference(capacity)
+      for (const [record, messageId] of operations) {
+        expect(seen.unsafeIsSeen(0, messageId)).toBe(model.has(messageId))
+        if (record) {
+          seen.unsafeMarkSeen(0, messageId)
+          model.add(messageId)
+        }
+      }
+    },
+  )
+})
+
 const routeOf = (managerUrl: string, guild: Snowflakes.Snowflake) =>
   Effect.promise(async () => {
     const response = await fetch(`${managerUrl}/v1/routes/guilds/${guild}`, {
