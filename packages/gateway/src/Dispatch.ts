@@ -322,22 +322,31 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
     const resolveEvent = (
       message: DecodedMessage,
       discordShardId: number,
+    ): MessageEvent | undefined =>
+      resolveFields(message, message.guildId, message.memberRoleIds, discordShardId)
+
+    /** `resolveEvent` straight from the decoded fields (no message object per message). */
+    const resolveFields = (
+      fields: Omit<DecodedMessage, "guildId" | "memberRoleIds">,
+      guildId: Snowflake,
+      memberRoleIds: ReadonlyArray<Snowflake>,
+      discordShardId: number,
     ): MessageEvent | undefined => {
-      const resolution = store.resolve(message.guildId, message.channelId)
+      const resolution = store.resolve(guildId, fields.channelId)
       if (resolution._tag !== "Resolved") return undefined
       const { channel, parentId, categoryId } = resolution.resolved
       return {
         discordShardId,
-        messageId: message.messageId,
-        guildId: message.guildId,
-        channelId: message.channelId,
+        messageId: fields.messageId,
+        guildId,
+        channelId: fields.channelId,
         channelType: channel.type,
         parentId,
         categoryId,
-        authorId: message.authorId,
-        authorBot: message.authorBot,
-        messageType: message.messageType,
-        memberRoleIds: message.memberRoleIds,
+        authorId: fields.authorId,
+        authorBot: fields.authorBot,
+        messageType: fields.messageType,
+        memberRoleIds,
       }
     }
 
@@ -466,6 +475,9 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
       if (fields.memberRoleIds === null && !fields.authorBot) {
         return skip("no_member", { ...detailOf(envelope, fields), guildId })
       }
+      const memberRoleIds = fields.memberRoleIds ?? []
+      const event = resolveFields(fields, guildId, memberRoleIds, envelope.discordShardId)
+      if (event !== undefined) return event
       const message: DecodedMessage = {
         messageId: fields.messageId,
         guildId,
@@ -473,10 +485,8 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
         authorId: fields.authorId,
         authorBot: fields.authorBot,
         messageType: fields.messageType,
-        memberRoleIds: fields.memberRoleIds ?? [],
+        memberRoleIds,
       }
-      const event = resolveEvent(message, envelope.discordShardId)
-      if (event !== undefined) return event
       return Effect.flatMap(Clock.currentTimeMillis, (receivedAt) =>
         enqueue({
           discordShardId: envelope.discordShardId,
