@@ -141,31 +141,27 @@ const compareSnowflakes = (a: string, b: string) =>
 
 type Compare = (a: ActivityDelta, b: ActivityDelta) => number
 
-/** One comparison per id field, each reading its field directly (a flush sorts every row). */
-const compareBy = (field: IdField, next: Compare | undefined): Compare => {
-  const read =
-    field === "guildId"
-      ? (delta: ActivityDelta) => delta.guildId
-      : field === "userId"
-        ? (delta: ActivityDelta) => delta.userId
-        : (delta: ActivityDelta) => delta.channelId ?? "0"
-  return next === undefined
-    ? (a, b) => compareSnowflakes(read(a), read(b))
-    : (a, b) => compareSnowflakes(read(a), read(b)) || next(a, b)
-}
-
-const comparators = new WeakMap<Target, Compare>()
+// One comparator per primary key, each reading its fields directly: a flush sorts every row,
+// and a generic comparator's field reads (by name, or through closures) showed in its profile.
+const byMember: Compare = (a, b) =>
+  compareSnowflakes(a.guildId, b.guildId) || compareSnowflakes(a.userId, b.userId)
+const byChannel: Compare = (a, b) =>
+  compareSnowflakes(a.guildId, b.guildId) ||
+  compareSnowflakes(a.channelId ?? "0", b.channelId ?? "0")
+const byMemberAndChannel: Compare = (a, b) =>
+  byMember(a, b) || compareSnowflakes(a.channelId ?? "0", b.channelId ?? "0")
 
 const byPrimaryKey = (target: Target): Compare => {
-  let compare = comparators.get(target)
-  if (compare === undefined) {
-    compare = target.idFields.reduceRight<Compare | undefined>(
-      (next, field) => compareBy(field, next),
-      undefined,
-    )!
-    comparators.set(target, compare)
+  switch (target.idFields.join(",")) {
+    case "guildId,userId":
+      return byMember
+    case "guildId,channelId":
+      return byChannel
+    case "guildId,userId,channelId":
+      return byMemberAndChannel
+    default:
+      throw new Error(`no order for the id fields ${target.idFields.join(", ")}`)
   }
-  return compare
 }
 
 /**
