@@ -17,13 +17,45 @@ import { Clock, Context, Effect, Layer, Option, Queue, Ref } from "effect"
 
 /**
  * One member on one DB shard: its all-time XP (the DB's value at load plus everything since) and
- * its rows in the current buffer, by kind and then channel ("" for per-member kinds). Keyed this
- * way, an accrual builds one key string (the member's), not one per row.
+ * its rows in the current buffer. Keyed this way, an accrual builds one key string (the
+ * member's), not one per row.
  */
 export interface MemberEntry {
   total: number
   /** Owned by the buffer and merged into in place until swapped out; null when none. */
-  rows: Map<ActivityDelta.DeltaKind, Map<string, ActivityDelta.MutableDelta>> | null
+  rows: MemberRows | null
+}
+
+/**
+ * A member's rows by kind: a field per kind (a counted message touches two rows, and map lookups
+ * by kind were the larger part of an accrual), per-channel kinds by channel id.
+ */
+interface MemberRows {
+  xp: ActivityDelta.MutableDelta | null
+  invites: ActivityDelta.MutableDelta | null
+  votes: ActivityDelta.MutableDelta | null
+  bonus: ActivityDelta.MutableDelta | null
+  textMessages: Map<string, ActivityDelta.MutableDelta> | null
+  voiceMinutes: Map<string, ActivityDelta.MutableDelta> | null
+}
+
+const emptyRows = (): MemberRows => ({
+  xp: null,
+  invites: null,
+  votes: null,
+  bonus: null,
+  textMessages: null,
+  voiceMinutes: null,
+})
+
+/** Every row of a member, per-member kinds first. */
+const rowsOf = (rows: MemberRows, into: Array<ActivityDelta.ActivityDelta>) => {
+  for (const row of [rows.xp, rows.invites, rows.votes, rows.bonus]) {
+    if (row !== null) into.push(row)
+  }
+  for (const byChannel of [rows.textMessages, rows.voiceMinutes]) {
+    if (byChannel !== null) for (const row of byChannel.values()) into.push(row)
+  }
 }
 
 /**
@@ -156,21 +188,33 @@ export const make = (options: Options = {}) =>
           ) => {
             if (amount === 0) return
             accrued = true
-            if (member.rows === null) {
-              member.rows = new Map()
+            let rows = member.rows
+            if (rows === null) {
+              rows = emptyRows()
+              member.rows = rows
               state.dirty.push(member)
             }
-            let byChannel = member.rows.get(kind)
-            if (byChannel === undefined) {
-              byChannel = new Map()
-              member.rows.set(kind, byChannel)
-            }
-            const channel = channelId ?? ""
-            let row = byChannel.get(channel)
-            if (row === undefined) {
-              row = ActivityDelta.emptyRow({ kind, guildId, userId, channelId, keys })
-              byChannel.set(channel, row)
-              state.rows += 1
+            let row: ActivityDelta.MutableDelta | null | undefined
+            if (kind === "textMessages" || kind === "voiceMinutes") {
+              let byChannel = rows[kind]
+              if (byChannel === null) {
+                byChannel = new Map()
+                rows[kind] = byChannel
+              }
+              const channel = channelId ?? ""
+              row = byChannel.get(channel)
+              if (row === undefined) {
+                row = ActivityDelta.emptyRow({ kind, guildId, userId, channelId, keys })
+                byChannel.set(channel, row)
+                state.rows += 1
+              }
+            } else {
+              row = rows[kind]
+              if (row === null) {
+                row = ActivityDelta.emptyRow({ kind, guildId, userId, channelId, keys })
+                rows[kind] = row
+                state.rows += 1
+              }
             }
             ActivityDelta.addInto(row, amount, keys)
           }
@@ -234,7 +278,7 @@ export const make = (options: Options = {}) =>
         if (state.oldestAt === null || state.rows === 0) return [Option.none(), state]
         const deltas: Array<ActivityDelta.ActivityDelta> = []
         for (const member of state.dirty) {
-          for (const byChannel of member.rows?.values() ?? []) deltas.push(...byChannel.values())
+          if (member.rows !== null) rowsOf(member.rows, deltas)
           member.rows = null
         }
         return [Option.some({ deltas, oldestAt: state.oldestAt }), emptyBuffer(state.members)]
