@@ -49,7 +49,7 @@ const emptyRows = (): MemberRows => ({
 })
 
 /** Every row of a member, per-member kinds first. */
-const rowsOf = (rows: MemberRows, into: Array<ActivityDelta.ActivityDelta>) => {
+const pushRows = (rows: MemberRows, into: Array<ActivityDelta.ActivityDelta>) => {
   for (const row of [rows.xp, rows.invites, rows.votes, rows.bonus]) {
     if (row !== null) into.push(row)
   }
@@ -278,7 +278,7 @@ export const make = (options: Options = {}) =>
         if (state.oldestAt === null || state.rows === 0) return [Option.none(), state]
         const deltas: Array<ActivityDelta.ActivityDelta> = []
         for (const member of state.dirty) {
-          if (member.rows !== null) rowsOf(member.rows, deltas)
+          if (member.rows !== null) pushRows(member.rows, deltas)
           member.rows = null
         }
         return [Option.some({ deltas, oldestAt: state.oldestAt }), emptyBuffer(state.members)]

@@ -33,16 +33,9 @@ export const defaultCapacity = 100_000
  */
 class Generation {
   /** Slot i holds the halves at 2i and 2i + 1; -1 marks an empty slot. */
-  private readonly slots: Float64Array
-  private readonly mask: number
+  private slots = new Float64Array(INITIAL_SLOTS * 2).fill(-1)
+  private mask = INITIAL_SLOTS - 1
   size = 0
-
-  constructor(capacity: number) {
-    let length = 4
-    while (length < capacity * 2) length *= 2
-    this.slots = new Float64Array(length * 2).fill(-1)
-    this.mask = length - 1
-  }
 
   /** Where the id is, or the empty slot where it would go. */
   private slotOf(high: number, low: number): number {
@@ -61,6 +54,8 @@ class Generation {
   }
 
   add(high: number, low: number): void {
+    // At most half full, so that a probe always meets an empty slot soon.
+    if ((this.size + 1) * 2 > this.mask + 1) this.grow()
     const slot = this.slotOf(high, low)
     if (this.slots[slot * 2] !== -1) return
     this.slots[slot * 2] = high
@@ -68,11 +63,28 @@ class Generation {
     this.size += 1
   }
 
+  /** Twice the slots; a quiet Discord shard keeps a small table, a busy one grows it once. */
+  private grow(): void {
+    const old = this.slots
+    const length = (this.mask + 1) * 2
+    this.slots = new Float64Array(length * 2).fill(-1)
+    this.mask = length - 1
+    for (let index = 0; index < old.length; index += 2) {
+      const high = old[index]!
+      if (high === -1) continue
+      const slot = this.slotOf(high, old[index + 1]!)
+      this.slots[slot * 2] = high
+      this.slots[slot * 2 + 1] = old[index + 1]!
+    }
+  }
+
   clear(): void {
     this.slots.fill(-1)
     this.size = 0
   }
 }
+
+const INITIAL_SLOTS = 16
 
 /**
  * Two generations: new ids go into `current`; a full `current` becomes `previous` (the older
@@ -112,7 +124,7 @@ export const make = (
   const add = (discordShardId: number, messageId: Snowflake) => {
     let window = windows.get(discordShardId)
     if (window === undefined) {
-      window = { current: new Generation(generation), previous: new Generation(generation) }
+      window = { current: new Generation(), previous: new Generation() }
       windows.set(discordShardId, window)
     }
     // Not checked against `previous`: an id recorded twice only stays a generation longer.
