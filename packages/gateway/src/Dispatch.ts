@@ -318,15 +318,11 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
         error,
       })
 
-    /** The counter's event for a message whose guild and channel are known; else undefined. */
+    /**
+     * The counter's event for a message whose guild and channel are known; else undefined. Takes
+     * the decoded fields as they are (no message object per message).
+     */
     const resolveEvent = (
-      message: DecodedMessage,
-      discordShardId: number,
-    ): MessageEvent | undefined =>
-      resolveFields(message, message.guildId, message.memberRoleIds, discordShardId)
-
-    /** `resolveEvent` straight from the decoded fields (no message object per message). */
-    const resolveFields = (
       fields: Omit<DecodedMessage, "guildId" | "memberRoleIds">,
       guildId: Snowflake,
       memberRoleIds: ReadonlyArray<Snowflake>,
@@ -352,7 +348,7 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
 
     const count = (message: DecodedMessage, discordShardId: number) =>
       Effect.suspend(() => {
-        const event = resolveEvent(message, discordShardId)
+        const event = resolveEvent(message, message.guildId, message.memberRoleIds, discordShardId)
         if (event === undefined) return Effect.succeed(false)
         return Effect.as(Effect.zipRight(counterCaughtUp, counter.countMessage(event)), true)
       })
@@ -476,7 +472,7 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
         return skip("no_member", { ...detailOf(envelope, fields), guildId })
       }
       const memberRoleIds = fields.memberRoleIds ?? []
-      const event = resolveFields(fields, guildId, memberRoleIds, envelope.discordShardId)
+      const event = resolveEvent(fields, guildId, memberRoleIds, envelope.discordShardId)
       if (event !== undefined) return event
       const message: DecodedMessage = {
         messageId: fields.messageId,
