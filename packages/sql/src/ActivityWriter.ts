@@ -249,6 +249,9 @@ export interface ApplyOptions {
   readonly statementTimeout?: Duration.DurationInput
 }
 
+/** See `apply`: enough to overlap building a statement with running the one before. */
+const STATEMENTS_IN_FLIGHT = 2
+
 const isMariaDb = new WeakMap<SqlClient.SqlClient, boolean>()
 
 const serverIsMariaDb = (sql: SqlClient.SqlClient) =>
@@ -264,8 +267,8 @@ const serverIsMariaDb = (sql: SqlClient.SqlClient) =>
 /**
  * Applies a batch to one DB shard in one transaction: the ledger row for `batchId` first (a
  * batch already applied is skipped whole), then one multi-row upsert per chunk of each table,
- * rows in primary-key order. Statements are sent unprepared, so their varying texts never pile
- * up in the server's prepared-statement cache.
+ * rows in primary-key order, sent in that order with two in flight. Statements are sent
+ * unprepared, so their varying texts never pile up in the server's prepared-statement cache.
  */
 export const apply = (
   batch: ActivityBatch,
@@ -317,12 +320,19 @@ export const apply = (
         ).raw,
       )
       if ((ledger as { affectedRows?: number }).affectedRows === 0) return "duplicate" as const
-      for (const [target, chunk] of statements) {
-        yield* limited(
-          sql.unsafe(prefix + upsertStatement(target, chunk.length), valuesOf(target, chunk))
-            .unprepared,
-        )
-      }
+      // Two statements in flight on the transaction's connection, which runs them in order:
+      // the next one is built and sent while the server runs the one before, instead of the
+      // server waiting for this (often busy) thread between chunks. A failure still rolls back
+      // all of them: the rollback is queued behind whatever was sent.
+      yield* Effect.forEach(
+        statements,
+        ([target, chunk]) =>
+          limited(
+            sql.unsafe(prefix + upsertStatement(target, chunk.length), valuesOf(target, chunk))
+              .unprepared,
+          ),
+        { concurrency: STATEMENTS_IN_FLIGHT, discard: true },
+      )
       return "applied" as const
     })
 

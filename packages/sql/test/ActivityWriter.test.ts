@@ -237,6 +237,35 @@ layer(Testing.layerShard())("ActivityWriter.apply", (it) => {
     }),
   )
 
+  it.effect("a failure in a later chunk rolls back the chunks sent before and after it", () =>
+    Effect.gen(function* () {
+      const guild = id("650")
+      const sql = yield* SqlClient.SqlClient
+      const member = (i: number) => id(String(2_000_000 + i))
+      const good = Array.from({ length: 95 }, (_, i) =>
+        delta("xp", 1, 20261203, { guildId: guild, userId: member(i) }),
+      )
+      // A key too large for INT in the sixth of ten chunks, with statements in flight around it.
+      const bad = {
+        ...delta("xp", 1, 20261203, { guildId: guild, userId: member(55) }),
+        day: { key: 2 ** 40, amount: 1 },
+      }
+      const broken = batch(...good.slice(0, 55), bad, ...good.slice(56))
+      const error = yield* Effect.flip(ActivityWriter.apply(broken, { chunkSize: 10 }))
+      expect(error).toMatchObject({ _tag: "FlushFailed", retryable: false })
+      expect((yield* everything(guild)).flat()).toEqual([])
+      expect(
+        yield* sql`SELECT batch_id FROM flush_ledger WHERE batch_id = ${broken.batchId}`,
+      ).toEqual([])
+      // The connection goes on: the good rows under a new id are all written.
+      expect(yield* ActivityWriter.apply(batch(...good), { chunkSize: 10 })).toBe("applied")
+      const [count] = yield* sql<{
+        n: number
+      }>`SELECT SUM(alltime) AS n FROM guild_member WHERE guild_id = ${guild}`
+      expect(count?.n).toBe(95)
+    }),
+  )
+
   it.effect("ledger rows older than the given age are pruned, newer ones kept", () =>
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
