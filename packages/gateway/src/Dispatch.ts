@@ -736,13 +736,27 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
             )
       })
 
-    const run = (queue: Queue.Dequeue<DispatchBatch>, taken: (count: number) => void = () => {}) =>
-      nextBatches(queue, taken).pipe(
+    const run = (
+      queue: Queue.Dequeue<DispatchBatch>,
+      taken: (count: number) => void = () => {},
+    ) => {
+      let turnAt = performance.now()
+      return nextBatches(queue, taken).pipe(
         Effect.flatMap((batches) =>
           Effect.gen(function* () {
             // Lazily: a batch is decoded only when its pass comes.
             const unreadable: Array<unknown> = []
-            for (const pass of passesOf(batches, unreadable)) yield* handleAll(pass)
+            for (const pass of passesOf(batches, unreadable)) {
+              yield* handleAll(pass)
+              // Effect yields to other fibers through microtasks, which never let Node's event
+              // loop run: behind a backlog, flushes, member-total loads, REST answers and the
+              // thread's next batches waited for the queue to run dry (seconds, in a flood).
+              // Wall time on purpose: this is about the event loop, not the events' clock.
+              if (performance.now() - turnAt >= MAX_MILLIS_WITHOUT_TURN) {
+                yield* eventLoopTurn
+                turnAt = performance.now()
+              }
+            }
             for (const error of unreadable) {
               yield* Effect.logError("a batch of dispatches could not be read; skipped", error)
             }
@@ -750,6 +764,7 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
         ),
         Effect.forever,
       )
+    }
 
     const restorePending = (messages: ReadonlyArray<PendingMessage>) =>
       Effect.gen(function* () {
@@ -779,6 +794,19 @@ const sizeOf = (batches: ReadonlyArray<DispatchBatch>) => {
   for (const batch of batches) size += batch.size
   return size
 }
+
+/**
+ * The longest the dispatch loop keeps Node's event loop waiting behind a backlog (plus one
+ * pass, about 20 ms in a flood): short beside Discord's 3 s for an interaction's answer and a
+ * flush's few round trips, and long enough to keep the turns few.
+ */
+const MAX_MILLIS_WITHOUT_TURN = 50
+
+/** Resumes after one turn of Node's event loop (its I/O callbacks included). */
+const eventLoopTurn = Effect.async<void>((resume) => {
+  const id = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(id))
+})
 
 /**
  * The batches' envelopes in order, in passes of at most `MAX_CHUNK` (one pass never holds the

@@ -341,6 +341,45 @@ describe("Dispatch.run reads the batches it takes", () => {
   )
 })
 
+describe("Dispatch lets the event loop run behind a backlog", () => {
+  it.scopedLive("a callback queued on the event loop runs between passes, not after them", () =>
+    Effect.gen(function* () {
+      const counted: Array<MessageEvent> = []
+      // A counter as slow as a busy one: each pass of the loop takes 30 ms.
+      const layer = Dispatch.layer().pipe(
+        Layer.provideMerge(GuildState.layer),
+        Layer.provideMerge(
+          fakeCounter({
+            countMessages: (events) =>
+              Effect.sync(() => {
+                const until = performance.now() + 30
+                while (performance.now() < until) {}
+                counted.push(...events)
+              }),
+          }),
+        ),
+      )
+      const context = yield* Layer.build(layer)
+      const dispatch = Context.get(context, Dispatch.Dispatch)
+      yield* dispatch.handle(guildCreate())
+      const before = counted.length
+      const queue = yield* Queue.unbounded<Dispatch.DispatchBatch>()
+      const backlog = Array.from({ length: 4096 }, () => message(TEXT))
+      yield* Queue.offerAll(queue, [Dispatch.batchOf(backlog)])
+      // Like a database's answer or the thread's next batch: it needs a turn of the event loop.
+      let countedWhenRun: number | undefined
+      setImmediate(() => {
+        countedWhenRun = counted.length - before
+      })
+      const loop = yield* Effect.fork(dispatch.run(queue))
+      while (counted.length - before < backlog.length) yield* Effect.sleep("5 millis")
+      yield* Fiber.interrupt(loop)
+      expect(countedWhenRun).toBeDefined()
+      expect(countedWhenRun).toBeLessThan(backlog.length)
+    }).pipe(Effect.timeout("10 seconds")),
+  )
+})
+
 describe("Dispatch marks a run of messages processed with its hand-over", () => {
   it.scopedLive(
     "the loop stopped while the counter waits for room: the run it handed over is marked processed",
