@@ -740,15 +740,17 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
       queue: Queue.Dequeue<DispatchBatch>,
       taken: (count: number) => void = () => {},
     ) => {
-      let turnAt = performance.now()
+      let turnAt = 0
       return nextBatches(queue, taken).pipe(
         Effect.flatMap((batches) =>
           Effect.gen(function* () {
+            // Counted from the take: waiting for the queue let the event loop run anyway.
+            turnAt = performance.now()
             // Lazily: a batch is decoded only when its pass comes.
             const unreadable: Array<unknown> = []
             for (const pass of passesOf(batches, unreadable)) {
               yield* handleAll(pass)
-              // Effect yields to other fibers through microtasks, which never let Node's event
+              // Effect yields to other fibers through microtasks, which rarely let Node's event
               // loop run: behind a backlog, flushes, member-total loads, REST answers and the
               // thread's next batches waited for the queue to run dry (seconds, in a flood).
               // Wall time on purpose: this is about the event loop, not the events' clock.

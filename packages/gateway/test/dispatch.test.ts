@@ -374,7 +374,7 @@ describe("Dispatch lets the event loop run behind a backlog", () => {
       const loop = yield* Effect.fork(dispatch.run(queue))
       while (counted.length - before < backlog.length) yield* Effect.sleep("5 millis")
       yield* Fiber.interrupt(loop)
-      expect(countedWhenRun).toBeDefined()
+      expect(countedWhenRun).toBeGreaterThan(0)
       expect(countedWhenRun).toBeLessThan(backlog.length)
     }).pipe(Effect.timeout("10 seconds")),
   )

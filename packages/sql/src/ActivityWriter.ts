@@ -249,7 +249,7 @@ export interface ApplyOptions {
   readonly statementTimeout?: Duration.DurationInput
 }
 
-/** See `apply`: enough to overlap building a statement with running the one before. */
+/** See `apply`: enough to build a statement while the one before runs. */
 const STATEMENTS_IN_FLIGHT = 2
 
 const isMariaDb = new WeakMap<SqlClient.SqlClient, boolean>()
@@ -267,8 +267,8 @@ const serverIsMariaDb = (sql: SqlClient.SqlClient) =>
 /**
  * Applies a batch to one DB shard in one transaction: the ledger row for `batchId` first (a
  * batch already applied is skipped whole), then one multi-row upsert per chunk of each table,
- * rows in primary-key order, sent in that order with two in flight. Statements are sent
- * unprepared, so their varying texts never pile up in the server's prepared-statement cache.
+ * rows in primary-key order, sent in that order (the next built while one runs). Statements are
+ * sent unprepared, so their varying texts never pile up in the server's prepared-statement cache.
  */
 export const apply = (
   batch: ActivityBatch,
@@ -320,10 +320,12 @@ export const apply = (
         ).raw,
       )
       if ((ledger as { affectedRows?: number }).affectedRows === 0) return "duplicate" as const
-      // Two statements in flight on the transaction's connection, which runs them in order:
-      // the next one is built and sent while the server runs the one before, instead of the
-      // server waiting for this (often busy) thread between chunks. A failure still rolls back
-      // all of them: the rollback is queued behind whatever was sent.
+      // On MariaDB the next statement is built while the server runs the one before, and
+      // waits in mysql2's queue: the connection runs one command at a time, and writes it as
+      // soon as the answer before is read, so the order holds. Building no longer sits between
+      // two chunks on a busy thread. A failure still rolls back all of them: the rollback is
+      // queued behind whatever was sent. On MySQL each statement's timeout is this fiber's, and
+      // it would count the wait in that queue, so statements go one at a time there.
       yield* Effect.forEach(
         statements,
         ([target, chunk]) =>
@@ -331,7 +333,7 @@ export const apply = (
             sql.unsafe(prefix + upsertStatement(target, chunk.length), valuesOf(target, chunk))
               .unprepared,
           ),
-        { concurrency: STATEMENTS_IN_FLIGHT, discard: true },
+        { concurrency: mariaDb ? STATEMENTS_IN_FLIGHT : 1, discard: true },
       )
       return "applied" as const
     })

@@ -257,7 +257,7 @@ layer(Testing.layerShard())("ActivityWriter.apply", (it) => {
       expect(
         yield* sql`SELECT batch_id FROM flush_ledger WHERE batch_id = ${broken.batchId}`,
       ).toEqual([])
-      // The connection goes on: the good rows under a new id are all written.
+      // The shard goes on: the good rows under a new id are all written.
       expect(yield* ActivityWriter.apply(batch(...good), { chunkSize: 10 })).toBe("applied")
       const [count] = yield* sql<{
         n: number
