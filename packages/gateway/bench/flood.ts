@@ -14,7 +14,7 @@ import { NodeRuntime } from "@effect/platform-node"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect } from "effect"
 import * as LocalStack from "../src/LocalStack"
-import { loadNote, questions, runGateway, startSim } from "./harness"
+import { eventLoopNote, loadNote, questions, runGateway, startSim } from "./harness"
 
 const { values } = parseArgs({
   args: process.argv.slice(2).filter((arg) => arg !== "--"),
@@ -57,7 +57,7 @@ const flood = (messages: number) =>
       const sent = sim.messages
       const lost = sent - counted
       yield* line(
-        `flood ${sent}: ${Math.round(counted / result.seconds)} counted/s (${counted} in ${result.seconds.toFixed(1)} s, to the final flush), lost ${lost} (${((100 * lost) / sent).toFixed(1)} %), ${(result.cpuMicros / 1000 / sent).toFixed(3)} ms CPU/message, ${((after - before) / sent).toFixed(3)} queries/message, peak RSS ${Math.round(result.peakRssBytes / 2 ** 20)} MB; ${loadNote()}`,
+        `flood ${sent}: ${Math.round(counted / result.seconds)} counted/s (${counted} in ${result.seconds.toFixed(1)} s, to the final flush), lost ${lost} (${((100 * lost) / sent).toFixed(1)} %), ${(result.cpuMicros / 1000 / sent).toFixed(3)} ms CPU/message, ${((after - before) / sent).toFixed(3)} queries/message, peak RSS ${Math.round(result.peakRssBytes / 2 ** 20)} MB; ${eventLoopNote(result)}; ${loadNote()}`,
       )
       yield* line(`  beside ${REFERENCE}`)
     }),

@@ -5,6 +5,7 @@
  * (`BENCH_CONTROL_URL`), waits until every message is handled and the buffers are flushed, and
  * prints `bench-gateway result {json}` with its wall time, CPU time and peak RSS over that span.
  */
+import { monitorEventLoopDelay } from "node:perf_hooks"
 import * as Readline from "node:readline"
 import { NodeRuntime } from "@effect/platform-node"
 import { Duration, Effect, Logger, LogLevel, Metric, Queue } from "effect"
@@ -57,6 +58,9 @@ const program = Effect.scoped(
     process.stdout.write("bench-gateway connected\n")
     yield* goLine
 
+    // How long the event loop waited (flushes, REST, commands wait with it), in 10 ms steps.
+    const eventLoopDelay = monitorEventLoopDelay({ resolution: 10 })
+    eventLoopDelay.enable()
     const cpuBefore = process.cpuUsage()
     const startedAt = performance.now()
     yield* control("/replay/start", {})
@@ -89,6 +93,8 @@ const program = Effect.scoped(
       seconds,
       cpuMicros: cpu.user + cpu.system,
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      eventLoopDelayP99Millis: eventLoopDelay.percentile(99) / 1e6,
+      eventLoopDelayMaxMillis: eventLoopDelay.max / 1e6,
       messages: counterValue("tally_gateway_messages_total"),
       counted: counterValue("tally_gateway_messages_counted_total"),
       dropped: counterValue("tally_gateway_messages_dropped_total"),

@@ -14,6 +14,10 @@ import * as LocalStack from "../src/LocalStack"
 
 const benchDirectory = fileURLToPath(new URL(".", import.meta.url))
 
+/** `event loop delay p99 X ms, max Y ms` of a gateway run. */
+export const eventLoopNote = (result: GatewayResult) =>
+  `event loop delay p99 ${Math.round(result.eventLoopDelayP99Millis)} ms, max ${Math.round(result.eventLoopDelayMaxMillis)} ms`
+
 export const serverUrl = process.env.TALLY_BENCH_MYSQL_URL ?? LocalStack.defaultServerUrl
 
 export interface SimReady {
@@ -27,6 +31,9 @@ export interface GatewayResult {
   readonly seconds: number
   readonly cpuMicros: number
   readonly peakRssBytes: number
+  /** The event loop's delay over the run (`perf_hooks.monitorEventLoopDelay`). */
+  readonly eventLoopDelayP99Millis: number
+  readonly eventLoopDelayMaxMillis: number
   readonly messages: number
   readonly counted: number
   readonly dropped: number

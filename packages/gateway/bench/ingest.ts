@@ -14,7 +14,7 @@ import { WebSocketManager, WebSocketShardEvents } from "@discordjs/ws"
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect } from "effect"
 import { INTENTS } from "../src/Discord"
-import { loadNote, runGateway, type SimReady, startSim } from "./harness"
+import { eventLoopNote, loadNote, runGateway, type SimReady, startSim } from "./harness"
 
 const { values } = parseArgs({
   args: process.argv.slice(2).filter((arg) => arg !== "--"),
@@ -72,7 +72,7 @@ const program = Effect.gen(function* () {
   const rate = events / gateway.result.seconds
   const usPerEvent = gateway.result.cpuMicros / events
   yield* line(
-    `gateway: ${events} MESSAGE_CREATE handled and flushed in ${gateway.result.seconds.toFixed(1)} s = ${Math.round(rate)}/s; gateway CPU ${(gateway.result.cpuMicros / 1e6).toFixed(1)} s = ${usPerEvent.toFixed(1)} µs/event; counted ${gateway.result.counted}, dropped ${gateway.result.dropped}; peak RSS ${Math.round(gateway.result.peakRssBytes / 2 ** 20)} MB; ${loadNote()}`,
+    `gateway: ${events} MESSAGE_CREATE handled and flushed in ${gateway.result.seconds.toFixed(1)} s = ${Math.round(rate)}/s; gateway CPU ${(gateway.result.cpuMicros / 1e6).toFixed(1)} s = ${usPerEvent.toFixed(1)} µs/event; counted ${gateway.result.counted}, dropped ${gateway.result.dropped}; peak RSS ${Math.round(gateway.result.peakRssBytes / 2 ** 20)} MB; ${eventLoopNote(gateway.result)}; ${loadNote()}`,
   )
 
   const bare = yield* Effect.scoped(
