@@ -744,7 +744,8 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
       return nextBatches(queue, taken).pipe(
         Effect.flatMap((batches) =>
           Effect.gen(function* () {
-            // Counted from the take: waiting for the queue let the event loop run anyway.
+            // Counted from the take: one that waited let the event loop run; one that did not
+            // leaves it waiting at most one more window.
             turnAt = performance.now()
             // Lazily: a batch is decoded only when its pass comes.
             const unreadable: Array<unknown> = []
