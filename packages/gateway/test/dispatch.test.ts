@@ -28,6 +28,13 @@ const fakeCounter = (overrides: Partial<Context.Tag.Service<Counter>>) =>
     ...overrides,
   } as unknown as Context.Tag.Service<Counter>)
 
+/** Dispatch over the guild state and a counter doing what `overrides` say. */
+const dispatchWith = (overrides: Partial<Context.Tag.Service<Counter>>) =>
+  Dispatch.layer().pipe(
+    Layer.provideMerge(GuildState.layer),
+    Layer.provideMerge(fakeCounter(overrides)),
+  )
+
 /** A Counter that records what it is given. */
 const recordingCounter = () => {
   const counted: Array<MessageEvent> = []
@@ -288,15 +295,9 @@ describe("Dispatch skips malformed or unexpected payloads and goes on", () => {
 
   it.effect("a counter that dies on one event is logged and the loop goes on", () => {
     let calls = 0
-    const layer = Dispatch.layer().pipe(
-      Layer.provideMerge(GuildState.layer),
-      Layer.provideMerge(
-        fakeCounter({
-          countMessages: () =>
-            Effect.suspend(() => (++calls === 1 ? Effect.die("boom") : Effect.void)),
-        }),
-      ),
-    )
+    const layer = dispatchWith({
+      countMessages: () => Effect.suspend(() => (++calls === 1 ? Effect.die("boom") : Effect.void)),
+    })
     return Effect.gen(function* () {
       const dispatch = yield* Dispatch.Dispatch
       const before = yield* Dispatch.skippedCount("handler_failed")
@@ -313,14 +314,9 @@ describe("Dispatch.run reads the batches it takes", () => {
   it.scopedLive("a batch that cannot be read is skipped; the loop goes on with the next", () =>
     Effect.gen(function* () {
       const handed: Array<MessageEvent> = []
-      const layer = Dispatch.layer().pipe(
-        Layer.provideMerge(GuildState.layer),
-        Layer.provideMerge(
-          fakeCounter({
-            countMessages: (events) => Effect.sync(() => void handed.push(...events)),
-          }),
-        ),
-      )
+      const layer = dispatchWith({
+        countMessages: (events) => Effect.sync(() => void handed.push(...events)),
+      })
       const context = yield* Layer.build(layer)
       const dispatch = Context.get(context, Dispatch.Dispatch)
       yield* dispatch.handle(guildCreate())
@@ -346,19 +342,14 @@ describe("Dispatch lets the event loop run behind a backlog", () => {
     Effect.gen(function* () {
       const counted: Array<MessageEvent> = []
       // A counter as slow as a busy one: each pass of the loop takes 30 ms.
-      const layer = Dispatch.layer().pipe(
-        Layer.provideMerge(GuildState.layer),
-        Layer.provideMerge(
-          fakeCounter({
-            countMessages: (events) =>
-              Effect.sync(() => {
-                const until = performance.now() + 30
-                while (performance.now() < until) {}
-                counted.push(...events)
-              }),
+      const layer = dispatchWith({
+        countMessages: (events) =>
+          Effect.sync(() => {
+            const until = performance.now() + 30
+            while (performance.now() < until) {}
+            counted.push(...events)
           }),
-        ),
-      )
+      })
       const context = yield* Layer.build(layer)
       const dispatch = Context.get(context, Dispatch.Dispatch)
       yield* dispatch.handle(guildCreate())
@@ -389,19 +380,14 @@ describe("Dispatch marks a run of messages processed with its hand-over", () => 
         const waiting = yield* Deferred.make<void>()
         // Like Counter.countMessages: the events are taken, then a wait for room that an
         // interruption ends early (the counter keeps them).
-        const layer = Dispatch.layer().pipe(
-          Layer.provideMerge(GuildState.layer),
-          Layer.provideMerge(
-            fakeCounter({
-              countMessages: (events) =>
-                Effect.sync(() => void handed.push(...events)).pipe(
-                  Effect.zipRight(Deferred.succeed(waiting, undefined)),
-                  Effect.zipRight(Effect.exit(Effect.interruptible(Effect.never))),
-                  Effect.asVoid,
-                ),
-            }),
-          ),
-        )
+        const layer = dispatchWith({
+          countMessages: (events) =>
+            Effect.sync(() => void handed.push(...events)).pipe(
+              Effect.zipRight(Deferred.succeed(waiting, undefined)),
+              Effect.zipRight(Effect.exit(Effect.interruptible(Effect.never))),
+              Effect.asVoid,
+            ),
+        })
         const context = yield* Layer.build(layer)
         const dispatch = Context.get(context, Dispatch.Dispatch)
         yield* dispatch.handle(guildCreate())
