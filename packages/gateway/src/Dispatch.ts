@@ -66,10 +66,21 @@ export interface PendingMessage {
 // ---------------------------------------------------------------------------------------------
 // Payloads: only the fields Tally reads. Unknown fields are ignored.
 
+/** Permission bits: Discord's decimal string of a 64-bit number. */
+const PermissionBits = Schema.String.pipe(Schema.pattern(/^\d{1,20}$/))
+
+const Overwrite = Schema.Struct({
+  id: Snowflake,
+  type: Schema.Int,
+  allow: PermissionBits,
+  deny: PermissionBits,
+})
+
 const Channel = Schema.Struct({
   id: Snowflake,
   type: Schema.Int,
   parent_id: Schema.optional(Schema.NullOr(Snowflake)),
+  permission_overwrites: Schema.optional(Schema.Array(Overwrite)),
 })
 
 const Role = Schema.Struct({
@@ -160,6 +171,13 @@ const channelInfo = (channel: typeof Channel.Type): ChannelInfo => ({
   id: channel.id,
   type: channel.type,
   parentId: channel.parent_id ?? null,
+  // Discord sends overwrites with every guild channel, none with a thread.
+  overwrites: (channel.permission_overwrites ?? []).map(({ id, type, allow, deny }) => ({
+    id,
+    type,
+    allow,
+    deny,
+  })),
 })
 
 const roleInfo = (role: typeof Role.Type): RoleInfo => ({

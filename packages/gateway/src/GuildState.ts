@@ -5,6 +5,7 @@
  *
  * Only the dispatch fiber writes it, one event at a time, so plain maps behind `Effect.sync` suffice.
  */
+import * as Permissions from "@tally/domain/Permissions"
 import type { Snowflake } from "@tally/domain/Snowflake"
 import { ChannelType } from "discord-api-types/v10"
 import { Context, Effect, Layer, Option } from "effect"
@@ -19,6 +20,11 @@ export interface ChannelInfo {
   readonly type: number
   /** A thread's parent channel, or a channel's category; null at the top. */
   readonly parentId: Snowflake | null
+  /**
+   * Its permission overwrites (a thread has none of its own). Absent in a session file saved
+   * before they were kept: what the bot may do there is then unknown.
+   */
+  readonly overwrites?: ReadonlyArray<Permissions.Overwrite>
 }
 
 export interface RoleInfo {
@@ -208,6 +214,33 @@ export class GuildStore {
   botRoles(guildId: Snowflake): ReadonlyArray<Snowflake> {
     if (this.botUserId === null) return []
     return this.memberRoles(guildId, this.botUserId) ?? []
+  }
+
+  /**
+   * Whether the bot may post in a channel (view it and send messages, in a thread the thread
+   * permission): undefined when that is not known here (guild, channel, the bot's member or the
+   * overwrites), and Discord's answer to a post must tell.
+   */
+  botCanSendIn(guildId: Snowflake, channelId: Snowflake): boolean | undefined {
+    const guild = this.guilds.get(guildId)
+    const channel = guild?.channels.get(channelId)
+    if (guild === undefined || channel === undefined || this.botUserId === null) return undefined
+    const roleIds = guild.members.get(this.botUserId)
+    const thread = isThread(channel.type)
+    const source =
+      thread && channel.parentId !== null ? guild.channels.get(channel.parentId) : channel
+    if (roleIds === undefined || source?.overwrites === undefined) return undefined
+    const permissions = Permissions.inChannel(
+      {
+        guildId,
+        ownerId: guild.header.ownerId,
+        userId: this.botUserId,
+        roleIds,
+        rolePermissions: (roleId) => guild.roles.get(roleId)?.permissions,
+      },
+      source.overwrites,
+    )
+    return Permissions.canSend(permissions, thread)
   }
 
   snapshot(guildId: Snowflake): GuildSnapshot | undefined {

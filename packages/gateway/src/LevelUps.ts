@@ -243,7 +243,10 @@ export const make = (options: Options = {}) =>
             ),
             ...textChannels,
           ]),
-        ].slice(0, 5)
+        ]
+          // Channels the bot is known not to be able to post in are not tried.
+          .filter((channelId) => store.botCanSendIn(guildId, channelId) !== false)
+          .slice(0, 5)
         for (const channelId of candidates) {
           const sent = yield* post(channelId, {
             content: text,
@@ -345,16 +348,18 @@ export const make = (options: Options = {}) =>
         : Effect.succeed(false)
 
     /**
-     * A channel the guild state knows as text-based; unknown guilds are left to Discord. A
-     * channel the bot may not post in is found out by the post's 403, then the next place is tried.
+     * A channel the guild state knows as text-based, where the bot may view and send messages as
+     * far as the state knows (roles, overwrites); unknown guilds are left to Discord. Where the
+     * state cannot tell, or is behind, the post's 403 says so and the next place is tried.
      */
-    // TODO: no permission check before posting (GuildState keeps no permission overwrites) —
-    // remove when GuildState can say what the bot may do in a channel.
-
     const canPostIn = (guildId: Snowflake) => (channelId: Snowflake) => {
       if (!store.has(guildId)) return true
       const channel = store.channel(guildId, channelId)
-      return channel !== undefined && textBasedChannelTypes.has(channel.type)
+      return (
+        channel !== undefined &&
+        textBasedChannelTypes.has(channel.type) &&
+        store.botCanSendIn(guildId, channelId) !== false
+      )
     }
 
     /** The member's last message channel; the level change's own channel when none is known. */

@@ -474,6 +474,84 @@ describe("Dispatch keeps guild state current", () => {
   })
 
   it.effect(
+    "where the bot may post follows its roles, the channels' overwrites (a thread: its parent's) and their updates",
+    () => {
+      const { layer } = setup()
+      const BOT = id("400000000000000099")
+      const view = 1n << 10n
+      const send = 1n << 11n
+      const inThreads = 1n << 38n
+      const overwrite = (overwriteId: string, allow: bigint, deny: bigint) => ({
+        id: overwriteId,
+        type: 0,
+        allow: String(allow),
+        deny: String(deny),
+      })
+      const text = (overwrites: ReadonlyArray<unknown>) => ({
+        id: TEXT,
+        type: 0,
+        parent_id: CATEGORY,
+        permission_overwrites: overwrites,
+      })
+      return Effect.gen(function* () {
+        const dispatch = yield* Dispatch.Dispatch
+        const { store } = yield* GuildState.GuildState
+        yield* dispatch.handle(envelope("READY", { user: { id: BOT }, guilds: [] }))
+        yield* dispatch.handle(
+          guildCreate({
+            roles: [
+              { id: GUILD, position: 0, permissions: String(view | send), name: "@everyone" },
+              { id: ROLE, position: 1, permissions: String(inThreads), name: "r" },
+            ],
+            channels: [
+              { id: CATEGORY, type: 4, parent_id: null, permission_overwrites: [] },
+              text([overwrite(GUILD, 0n, send)]),
+            ],
+          }),
+        )
+        // The bot's member is not known yet: Discord must tell.
+        expect(store.botCanSendIn(GUILD, TEXT)).toBeUndefined()
+        yield* dispatch.handle(
+          envelope("GUILD_MEMBER_ADD", { guild_id: GUILD, user: { id: BOT }, roles: [] }),
+        )
+        expect(store.botCanSendIn(GUILD, TEXT)).toBe(false)
+        expect(store.botCanSendIn(GUILD, CATEGORY)).toBe(true)
+        // A role's overwrite allows it again.
+        yield* dispatch.handle(
+          envelope("CHANNEL_UPDATE", {
+            ...text([overwrite(GUILD, 0n, send), overwrite(ROLE, send, 0n)]),
+            guild_id: GUILD,
+          }),
+        )
+        expect(store.botCanSendIn(GUILD, TEXT)).toBe(false)
+        yield* dispatch.handle(
+          envelope("GUILD_MEMBER_UPDATE", { guild_id: GUILD, user: { id: BOT }, roles: [ROLE] }),
+        )
+        expect(store.botCanSendIn(GUILD, TEXT)).toBe(true)
+        // A thread: its parent's overwrites, and the thread permission (the role's).
+        yield* dispatch.handle(threadCreate())
+        expect(store.botCanSendIn(GUILD, THREAD)).toBe(true)
+        yield* dispatch.handle(
+          envelope("CHANNEL_UPDATE", {
+            ...text([overwrite(ROLE, 0n, inThreads)]),
+            guild_id: GUILD,
+          }),
+        )
+        expect(store.botCanSendIn(GUILD, THREAD)).toBe(false)
+        expect(store.botCanSendIn(GUILD, TEXT)).toBe(true)
+        // Malformed bits: the update is skipped as malformed, the state stays.
+        yield* dispatch.handle(
+          envelope("CHANNEL_UPDATE", {
+            ...text([{ ...overwrite(GUILD, 0n, 0n), deny: "all" }]),
+            guild_id: GUILD,
+          }),
+        )
+        expect(store.botCanSendIn(GUILD, THREAD)).toBe(false)
+      }).pipe(Effect.provide(layer))
+    },
+  )
+
+  it.effect(
     "the processed sequence is the last fully handled dispatch of each Discord shard",
     () => {
       const { layer } = setup()

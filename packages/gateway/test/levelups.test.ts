@@ -1,6 +1,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import type { RestCall } from "@tally/discord-sim/Rest"
+import type { ChannelSpec } from "@tally/discord-sim/World"
 import * as Award from "@tally/domain/Award"
 import * as GuildSettings from "@tally/domain/GuildSettings"
 import type { Snowflake } from "@tally/domain/Snowflake"
@@ -41,12 +42,41 @@ const forbiddenChannel = "370000000000000011" as Snowflake
 const fred = "370000000000000101" as Snowflake
 const sendMessages = String(1n << 11n)
 
+// Guilds "Updated" and "Behind": the bot loses its right to post in the level-up channel after
+// the start, with CHANNEL_UPDATE (the gateway knows) or behind the gateway's back (Discord's 403).
+const updated = "390000000000000001" as Snowflake
+const updatedText = "390000000000000010"
+const updatedChannel = "390000000000000011" as Snowflake
+const rita = "390000000000000101" as Snowflake
+const behind = "400000000000000001" as Snowflake
+const behindText = "400000000000000010"
+const behindChannel = "400000000000000011" as Snowflake
+const rolf = "400000000000000101" as Snowflake
+
 // Guild "Current": notices go to the member's current (last message) channel.
 const current = "380000000000000001" as Snowflake
 const chatChannel = "380000000000000010"
 const memesChannel = "380000000000000011"
 const kim = "380000000000000101" as Snowflake
 const vic = "380000000000000102" as Snowflake
+
+/** A guild with a text channel, a level-up channel (with `levelup`'s fields) and one member. */
+const twoChannels = (
+  id: string,
+  name: string,
+  textId: string,
+  levelupId: string,
+  [userId, username]: readonly [string, string],
+  levelup: Partial<ChannelSpec> = {},
+) => ({
+  id,
+  name,
+  channels: [
+    { id: textId, type: 0 },
+    { id: levelupId, type: 0, ...levelup },
+  ],
+  members: [{ userId, username }],
+})
 
 const world = {
   guilds: [
@@ -71,39 +101,13 @@ const world = {
         { userId: lena, username: "lena", roles: [roleB] },
       ],
     },
-    {
-      id: deleted,
-      name: "Deleted",
-      channels: [
-        { id: deletedText, type: 0 },
-        { id: deletedChannel, type: 0 },
-      ],
-      members: [{ userId: zoe, username: "zoe" }],
-    },
-    {
-      id: silent,
-      name: "Silent",
-      channels: [
-        { id: silentText, type: 0 },
-        { id: silentChannel, type: 0 },
-      ],
-      members: [{ userId: yann, username: "yann" }],
-    },
-    {
-      id: forbidden,
-      name: "Forbidden",
-      channels: [
-        { id: forbiddenText, type: 0 },
-        {
-          id: forbiddenChannel,
-          type: 0,
-          permission_overwrites: [
-            { id: forbidden, type: 0 as const, allow: "0", deny: sendMessages },
-          ],
-        },
-      ],
-      members: [{ userId: fred, username: "fred" }],
-    },
+    twoChannels(deleted, "Deleted", deletedText, deletedChannel, [zoe, "zoe"]),
+    twoChannels(silent, "Silent", silentText, silentChannel, [yann, "yann"]),
+    twoChannels(forbidden, "Forbidden", forbiddenText, forbiddenChannel, [fred, "fred"], {
+      permission_overwrites: [{ id: forbidden, type: 0 as const, allow: "0", deny: sendMessages }],
+    }),
+    twoChannels(updated, "Updated", updatedText, updatedChannel, [rita, "rita"]),
+    twoChannels(behind, "Behind", behindText, behindChannel, [rolf, "rolf"]),
     {
       id: current,
       name: "Current",
@@ -156,6 +160,8 @@ const setup = Effect.gen(function* () {
     [deleted, deletedChannel, zoe],
     [silent, silentChannel, yann],
     [forbidden, forbiddenChannel, fred],
+    [updated, updatedChannel, rita],
+    [behind, behindChannel, rolf],
   ] as const) {
     yield* Settings.updateGuild(guildId, {
       levelupMessage: notice,
@@ -264,24 +270,44 @@ describe("level-ups through simulator, gateway and MariaDB", () => {
         const silentGuild = stack.sim.world.guilds.get(silent)!
         silentGuild.channels.delete(silentChannel)
         stack.sim.world.channels.delete(silentChannel)
+        // Sending withdrawn from @everyone with CHANNEL_UPDATE (the gateway knows) …
+        const denySending = { id: updated, type: 0 as const, allow: "0", deny: sendMessages }
+        yield* stack.injectAll([
+          {
+            type: "channelUpdate",
+            guildId: updated,
+            channel: { id: updatedChannel, type: 0, permission_overwrites: [denySending] },
+          },
+        ])
+        // … and behind the gateway's back (Discord answers 403).
+        stack.sim.world.guilds
+          .get(behind)!
+          .channels.get(behindChannel)!
+          .overwrites.push({ ...denySending, id: behind })
 
         yield* stack.injectAll([
           message(deleted, deletedText, zoe),
           message(silent, silentText, yann),
           message(forbidden, forbiddenText, fred),
+          message(updated, updatedText, rita),
+          message(behind, behindText, rolf),
         ])
         yield* stack.settle
         const rest = yield* stack.sim.restCalls
 
-        expect(calls(rest, "POST", `/channels/${deletedChannel}/messages`)).toHaveLength(0)
+        // What the gateway knows it does not try: a deleted channel, and one the bot may not
+        // post in (from GUILD_CREATE's overwrites, or a CHANNEL_UPDATE's).
+        for (const known of [deletedChannel, forbiddenChannel, updatedChannel]) {
+          expect(calls(rest, "POST", `/channels/${known}/messages`)).toHaveLength(0)
+        }
         const refused = calls(rest, "POST", `/channels/${silentChannel}/messages`)
         expect(refused.map((call) => call.status)).toEqual([404])
-        const denied = calls(rest, "POST", `/channels/${forbiddenChannel}/messages`)
+        const denied = calls(rest, "POST", `/channels/${behindChannel}/messages`)
         expect(denied.map((call) => call.status)).toEqual([403])
         const opened = calls(rest, "POST", "/users/@me/channels")
         expect(
           opened.map((call) => (call.body as { recipient_id: string }).recipient_id).toSorted(),
-        ).toEqual([zoe, yann, fred].toSorted())
+        ).toEqual([zoe, yann, fred, rita, rolf].toSorted())
         const dms = opened.map((call) => (call.response as { id: string }).id)
         for (const [dm, userId] of dms.map((dm, index) => [dm, opened[index]!] as const)) {
           const posted = calls(rest, "POST", `/channels/${dm}/messages`)

@@ -178,6 +178,10 @@ const eventName = (event: SimEvent): string => {
       return "VOICE_STATE_UPDATE"
     case "reactionAdd":
       return "MESSAGE_REACTION_ADD"
+    case "channelCreate":
+      return "CHANNEL_CREATE"
+    case "channelUpdate":
+      return "CHANNEL_UPDATE"
     case "channelDelete":
       return "CHANNEL_DELETE"
     case "memberUpdate":
