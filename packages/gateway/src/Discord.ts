@@ -2,7 +2,8 @@
  * The Discord connection: `@discordjs/rest` (pointed at `DISCORD_API_URL` when set) here, and an
  * `@discordjs/ws` `WebSocketManager` with the simple sharding strategy in a worker thread
  * (`DiscordWorker.ts`): receiving and parsing the frames costs as much as counting them, so they
- * run on another core. Dispatches are bridged into a queue in arrival order; behind a backlog
+ * run on another core. Dispatches are bridged into a queue in arrival order, interactions into one
+ * of their own (answered ahead of the dispatches); behind a backlog
  * (`maxBacklog` untaken) the thread stops reading for a while, so the rest waits in the socket. The
  * thread asks Discord for the gateway's address with a REST client of its own. Close codes
  * that end a session for good (4004, 4010–4014), a REST 401 and a failed worker complete
@@ -69,6 +70,11 @@ export class Discord extends Context.Tag("@tally/gateway/Discord")<
      * (one queue operation per batch, not per dispatch); consumed by `Dispatch.run`.
      */
     readonly dispatches: Queue.Dequeue<DispatchBatch>
+    /**
+     * INTERACTION_CREATE data as it arrives, ahead of `dispatches` (which never carries them):
+     * a command is answered however far behind the dispatch loop is.
+     */
+    readonly interactions: Queue.Dequeue<unknown>
     /** Resolves once every dispatch the connection has received so far is in `dispatches`. */
     readonly sync: Effect.Effect<void>
     /**
@@ -183,6 +189,8 @@ export const make = (options: DiscordOptions = {}) =>
       Queue.shutdown,
     )
 
+    const interactions = yield* Effect.acquireRelease(Queue.unbounded<unknown>(), Queue.shutdown)
+
     const backlogBuffer = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT)
     const backlog = new Int32Array(backlogBuffer)
     let stopping = false
@@ -240,6 +248,9 @@ export const make = (options: DiscordOptions = {}) =>
             envelopes: () => toEnvelopes(message.dispatches),
           })
           for (const [id, info] of message.sessions) session.update(id, info)
+          return
+        case "interaction":
+          Queue.unsafeOffer(interactions, message.data)
           return
         case "ready":
           return log("discord ready", {
@@ -350,6 +361,7 @@ export const make = (options: DiscordOptions = {}) =>
       discordShardIds,
       discordShardCount,
       dispatches,
+      interactions,
       sync: Effect.orDie(request({ type: "sync" })),
       taken: (count) => {
         Atomics.sub(backlog, 0, count)

@@ -49,6 +49,11 @@ export type ToMain =
       /** The sessions changed since the last batch (null: no session any more). */
       readonly sessions: ReadonlyArray<readonly [number, SessionInfo | null]>
     }
+  /**
+   * An INTERACTION_CREATE's data, posted at once rather than in the next batch: it is answered
+   * ahead of the dispatches waiting for the dispatch loop (Discord wants an answer within 3 s).
+   */
+  | { readonly type: "interaction"; readonly data: unknown }
   | { readonly type: "ready"; readonly discordShardId: number; readonly guilds: number }
   | { readonly type: "resumed"; readonly discordShardId: number }
   | { readonly type: "closed"; readonly discordShardId: number; readonly code: number }

@@ -94,6 +94,12 @@ const manager = new WebSocketManager({
 })
 
 manager.on(WebSocketShardEvents.Dispatch, (payload, discordShardId) => {
+  if (payload.t === "INTERACTION_CREATE") {
+    // Not in the batch: the dispatch loop may be seconds behind in a flood or while a DB shard
+    // is away, and nothing it counts depends on a command.
+    post({ type: "interaction", data: payload.d })
+    return
+  }
   const fields = payload.t === "MESSAGE_CREATE" ? checkMessage(payload.d) : undefined
   dispatches.push({
     discordShardId,

@@ -26,7 +26,6 @@ import {
 import { Counter, type MessageEvent } from "./Counter"
 import type { ChannelInfo, GuildSnapshot, GuildStore, RoleInfo } from "./GuildState"
 import { GuildState } from "./GuildState"
-import { Interactions } from "./Interactions"
 import { ArrivedMessage, decodeMessage, decoder, type MessageFields } from "./Payloads"
 import { VoiceTracker } from "./VoiceTracker"
 import { Votes } from "./Votes"
@@ -305,7 +304,6 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
     // Optional: present in the process (Live), absent in tests of counting alone.
     const voice = yield* Effect.serviceOption(VoiceTracker)
     const votes = yield* Effect.serviceOption(Votes)
-    const interactions = yield* Effect.serviceOption(Interactions)
     const withService = <S>(
       service: Option.Option<S>,
       use: (service: S) => Effect.Effect<void>,
@@ -631,10 +629,6 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
           return withService(voice, (voice) => voice.voiceStateUpdate(envelope.data))
         case "MESSAGE_REACTION_ADD":
           return withService(votes, (votes) => votes.reactionAdd(envelope.data))
-        case "INTERACTION_CREATE":
-          // TODO: behind a long dispatch backlog an interaction may miss Discord's 3 s — remove
-          // when INTERACTION_CREATE is handed to Interactions straight from the socket listener.
-          return withService(interactions, (interactions) => interactions.handle(envelope.data))
         default:
           return Effect.void
       }

@@ -1,15 +1,16 @@
 /**
- * The gateway's life: restore what the previous process saved, run the dispatch loop, connect to
- * Discord; on stop (signal or fatal error), stop processing, flush with a time limit (the rest is
+ * The gateway's life: restore what the previous process saved, run the dispatch loop (and beside
+ * it the answering of commands), connect to Discord; on stop (signal or fatal error), stop processing, flush with a time limit (the rest is
  * spilled), save each Discord session at its last processed sequence with its guild state and
  * waiting messages, and close with a resumable code.
  */
-import { Clock, Duration, Effect, Fiber, Option } from "effect"
+import { Clock, Duration, Effect, Fiber, Option, Queue } from "effect"
 import { Counter } from "./Counter"
 import { Discord, discordShardOf } from "./Discord"
 import { Dispatch } from "./Dispatch"
 import { Flusher } from "./Flusher"
 import { GuildState } from "./GuildState"
+import { Interactions } from "./Interactions"
 import { type SavedSession, Session } from "./Session"
 import { VoiceTracker } from "./VoiceTracker"
 
@@ -35,9 +36,20 @@ export const start = Effect.gen(function* () {
   yield* dispatch.restorePending([...discord.restored.values()].flatMap((saved) => saved.pending))
 
   const loop = yield* Effect.forkDaemon(dispatch.run(discord.dispatches, discord.taken))
+  // Commands beside the dispatch loop, not behind it: each is answered on a fiber of its own.
+  const interactions = yield* Effect.serviceOption(Interactions)
+  const answering = yield* Effect.forkDaemon(
+    Queue.take(discord.interactions).pipe(
+      Effect.flatMap((data) =>
+        Option.isSome(interactions) ? interactions.value.handle(data) : Effect.void,
+      ),
+      Effect.forever,
+    ),
+  )
 
   const stop = Effect.gen(function* () {
     yield* Fiber.interrupt(loop)
+    yield* Fiber.interrupt(answering)
     const { savedEvents } = yield* counter.shutdown
     // Voice minutes up to now go into the buffers before they are flushed.
     if (Option.isSome(voice)) yield* voice.value.shutdown(SHUTDOWN_FLUSH_LIMIT)

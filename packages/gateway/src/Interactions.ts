@@ -1,6 +1,7 @@
 /**
- * Slash commands from INTERACTION_CREATE. `handle` returns at once (the dispatch loop never
- * waits for a command); each interaction is answered on a fiber of its own:
+ * Slash commands from INTERACTION_CREATE, which the connection delivers ahead of the other
+ * dispatches (`Discord.interactions`). `handle` returns at once; each interaction is answered on a
+ * fiber of its own:
  *
  * 1. decode the payload; find the command; check the member's permissions (from the
  *    interaction's own `member.permissions` bits), the options against the command's definition

@@ -83,7 +83,10 @@ const slowProbe = Command.make({
   run: () => Effect.as(Effect.sleep("10 seconds"), { content: "late" }),
 })
 
-class Stack extends Context.Tag("test/Stack")<Stack, { readonly sim: DiscordSim.DiscordSim }>() {}
+class Stack extends Context.Tag("test/Stack")<
+  Stack,
+  { readonly sim: DiscordSim.DiscordSim; readonly dispatchLoop: Effect.Latch }
+>() {}
 
 /** Known activity: keys of today in UTC (the guild's default zone), Dave's day key stale. */
 const seed = Effect.gen(function* () {
@@ -172,32 +175,39 @@ const stackLayer = Layer.scoped(
       timeout: "300 millis",
       registry: Registry.make([statProbe, slowProbe]),
     }).pipe(Effect.provide(context))
+    // Closed by a test to stand for a dispatch loop that is far behind.
+    const dispatchLoop = yield* Effect.makeLatch(true)
     yield* Effect.forkScoped(
       Queue.take(discord.dispatches).pipe(
+        Effect.tap(() => dispatchLoop.await),
         Effect.tap((batch) => discord.taken(batch.size)),
         Effect.flatMap((batch) =>
-          Effect.forEach(batch.envelopes(), (envelope) => {
-            if (envelope.event === "GUILD_CREATE") {
-              return Effect.sync(() =>
-                guildState.store.create(
-                  guildSnapshot(envelope.data as Parameters<typeof guildSnapshot>[0]),
-                ),
-              )
-            }
-            if (envelope.event === "INTERACTION_CREATE") {
-              const name = (envelope.data as { data?: { name?: string } }).data?.name
-              const strictOnes = ["probe-stat", "probe-slow"]
-              return (strictOnes.includes(name ?? "") ? strict : interactions).handle(envelope.data)
-            }
-            return Effect.void
-          }),
+          Effect.forEach(batch.envelopes(), (envelope) =>
+            envelope.event === "GUILD_CREATE"
+              ? Effect.sync(() =>
+                  guildState.store.create(
+                    guildSnapshot(envelope.data as Parameters<typeof guildSnapshot>[0]),
+                  ),
+                )
+              : Effect.void,
+          ),
         ),
+        Effect.forever,
+      ),
+    )
+    yield* Effect.forkScoped(
+      Queue.take(discord.interactions).pipe(
+        Effect.flatMap((data) => {
+          const name = (data as { data?: { name?: string } }).data?.name
+          const strictOnes = ["probe-stat", "probe-slow"]
+          return (strictOnes.includes(name ?? "") ? strict : interactions).handle(data)
+        }),
         Effect.forever,
       ),
     )
     yield* discord.connect
     yield* Effect.provide(seed, context)
-    return { sim }
+    return { sim, dispatchLoop }
   }),
 )
 
@@ -217,6 +227,25 @@ const EPHEMERAL = 64
 layer(stackLayer, { timeout: 120_000, excludeTestServices: true })(
   "slash commands over the simulator",
   (it) => {
+    it.effect("a command is answered while the dispatch loop is behind", () =>
+      Effect.gen(function* () {
+        const { sim, dispatchLoop } = yield* Stack
+        yield* dispatchLoop.close
+        // A message the loop has not handled comes before the command.
+        yield* sim.inject({ type: "message", guildId, channelId, authorId: grace })
+        const reply = yield* sim.runInteraction({
+          guildId,
+          channelId,
+          userId: erin,
+          commandName: "rank",
+          options: [],
+          timeoutMillis: 5_000,
+        })
+        expect(reply.mode).toBe("deferred")
+        expect(embedOf(reply).description).toContain(`<@${erin}>`)
+      }).pipe(Effect.ensuring(Effect.flatMap(Stack, ({ dispatchLoop }) => dispatchLoop.open))),
+    )
+
     describe("/rank", () => {
       it.effect(
         "shows all-time XP, shared position, level and progress, statistics with positions",
