@@ -11,6 +11,7 @@ import { Dispatch } from "./Dispatch"
 import { Flusher } from "./Flusher"
 import { GuildState } from "./GuildState"
 import { Interactions } from "./Interactions"
+import { LevelUps, type SavedJob } from "./LevelUps"
 import { type SavedSession, Session } from "./Session"
 import { VoiceTracker } from "./VoiceTracker"
 
@@ -29,11 +30,17 @@ export const start = Effect.gen(function* () {
   const flusher = yield* Flusher
   const session = yield* Session
   const voice = yield* Effect.serviceOption(VoiceTracker)
+  const levelUps = yield* Effect.serviceOption(LevelUps)
 
   for (const saved of discord.restored.values()) {
     for (const guild of saved.guilds) guildState.store.create(guild)
   }
   yield* dispatch.restorePending([...discord.restored.values()].flatMap((saved) => saved.pending))
+  if (Option.isSome(levelUps)) {
+    yield* levelUps.value.restore(
+      [...discord.restored.values()].flatMap((saved) => saved.levelUpJobs),
+    )
+  }
 
   const loop = yield* Effect.forkDaemon(dispatch.run(discord.dispatches, discord.taken))
   // Commands beside the dispatch loop, not behind it: each is answered on a fiber of its own.
@@ -53,7 +60,9 @@ export const start = Effect.gen(function* () {
     const { savedEvents } = yield* counter.shutdown
     // Voice minutes up to now go into the buffers before they are flushed.
     if (Option.isSome(voice)) yield* voice.value.shutdown(SHUTDOWN_FLUSH_LIMIT)
-    const sessions = yield* sessionsToSave
+    // Level changes up to now (voice's last minutes included) are saved as jobs, not lost.
+    const jobs = Option.isSome(levelUps) ? yield* levelUps.value.shutdown : []
+    const sessions = yield* sessionsToSave(jobs)
     const { flushedRows, spilledRows } = yield* flusher.shutdown(SHUTDOWN_FLUSH_LIMIT)
     yield* Effect.forEach(
       sessions,
@@ -75,31 +84,35 @@ export const start = Effect.gen(function* () {
     )
   }).pipe(Effect.withSpan("Gateway.stop"))
 
-  const sessionsToSave = Effect.gen(function* () {
-    const pending = yield* dispatch.pending
-    const saved: Array<SavedSession> = []
-    for (const discordShardId of discord.discordShardIds) {
-      const info = discord.sessionInfo(discordShardId)
-      if (info === null) continue
-      const restored = discord.restored.get(discordShardId)
-      const sequence =
-        (yield* dispatch.processedSequence(discordShardId)) ??
-        (restored?.session.sessionId === info.sessionId ? restored.session.sequence : undefined)
-      if (sequence === undefined) continue
-      saved.push({
-        session: { ...info, sequence },
-        guilds: guildState.store
-          .guildIds()
-          .filter(
-            (guildId) => discordShardOf(guildId, discord.discordShardCount) === discordShardId,
-          )
-          .flatMap((guildId) => guildState.store.snapshot(guildId) ?? []),
-        pending: pending.filter((message) => message.discordShardId === discordShardId),
-        savedAt: yield* Clock.currentTimeMillis,
-      })
-    }
-    return saved
-  })
+  const sessionsToSave = (jobs: ReadonlyArray<SavedJob>) =>
+    Effect.gen(function* () {
+      const pending = yield* dispatch.pending
+      const saved: Array<SavedSession> = []
+      for (const discordShardId of discord.discordShardIds) {
+        const info = discord.sessionInfo(discordShardId)
+        if (info === null) continue
+        const restored = discord.restored.get(discordShardId)
+        const sequence =
+          (yield* dispatch.processedSequence(discordShardId)) ??
+          (restored?.session.sessionId === info.sessionId ? restored.session.sequence : undefined)
+        if (sequence === undefined) continue
+        saved.push({
+          session: { ...info, sequence },
+          guilds: guildState.store
+            .guildIds()
+            .filter(
+              (guildId) => discordShardOf(guildId, discord.discordShardCount) === discordShardId,
+            )
+            .flatMap((guildId) => guildState.store.snapshot(guildId) ?? []),
+          pending: pending.filter((message) => message.discordShardId === discordShardId),
+          levelUpJobs: jobs.filter(
+            (job) => discordShardOf(job.guildId, discord.discordShardCount) === discordShardId,
+          ),
+          savedAt: yield* Clock.currentTimeMillis,
+        })
+      }
+      return saved
+    })
 
   yield* Effect.addFinalizer(() => stop)
   yield* discord.connect

@@ -24,6 +24,8 @@ import {
   Data,
   Duration,
   Effect,
+  Exit,
+  Fiber,
   Layer,
   Metric,
   Option,
@@ -47,11 +49,29 @@ const hasLevelRoles = (context: GuildContextData): boolean => {
   return known
 }
 
+/** A member's level change not yet carried out when the process stopped (in the session file). */
+export interface SavedJob {
+  readonly dbShardId: number
+  readonly guildId: Snowflake
+  readonly userId: Snowflake
+  readonly fromLevel: number
+  readonly toLevel: number
+  readonly noticeChannelId: Snowflake | null
+}
+
 export class LevelUps extends Context.Tag("@tally/gateway/LevelUps")<
   LevelUps,
   {
     /** Waits until no job waits or runs (tests, shutdown). */
     readonly awaitIdle: Effect.Effect<void>
+    /**
+     * Stops taking level changes and running jobs, and returns the jobs not carried out (a
+     * running one cut short included: its role calls are safe to repeat, its notice may come
+     * twice). The gateway saves them with the session.
+     */
+    readonly shutdown: Effect.Effect<ReadonlyArray<SavedJob>>
+    /** Takes up the jobs the previous process saved. */
+    readonly restore: (jobs: ReadonlyArray<SavedJob>) => Effect.Effect<void>
     readonly stats: Effect.Effect<{
       readonly waiting: number
       readonly running: number
@@ -144,10 +164,10 @@ export const make = (options: Options = {}) =>
     const coalesceWindow = Duration.decode(options.coalesceWindow ?? Duration.millis(500))
     const scope = yield* Effect.scope
 
-    // TODO: jobs still waiting at shutdown are lost (their XP is not; roles catch up at the
-    // member's next level change) — remove when waiting jobs are saved with the session.
     const waiting = new Map<string, Job>()
     const running = new Set<string>()
+    /** Jobs a shutdown interrupted, saved with the waiting ones. */
+    const cutShort: Array<Job> = []
     const ready = yield* Queue.unbounded<string>()
     /** `guildId/roleId/reason` the guild was warned about. */
     const warned = new Set<string>()
@@ -492,10 +512,11 @@ export const make = (options: Options = {}) =>
         running.add(key)
         yield* Metric.set(jobsWaiting, waiting.size)
         yield* runJob(job).pipe(
-          Effect.ensuring(
+          Effect.onExit((exit) =>
             Effect.suspend(() => {
               running.delete(key)
-              done++
+              if (Exit.isInterrupted(exit)) cutShort.push(job)
+              else done++
               return waiting.has(key) ? Queue.offer(ready, key) : Effect.void
             }),
           ),
@@ -503,7 +524,12 @@ export const make = (options: Options = {}) =>
       }
     })
 
-    const accept = (change: LevelChange) =>
+    const accept = (
+      change: Pick<
+        LevelChange,
+        "dbShardId" | "guildId" | "userId" | "oldLevel" | "newLevel" | "noticeChannelId"
+      >,
+    ) =>
       Effect.suspend(() => {
         const key = memberKey(change.guildId, change.userId)
         const known = waiting.get(key)
@@ -545,8 +571,52 @@ export const make = (options: Options = {}) =>
       })
 
     const changes = yield* PubSub.subscribe(accrual.levelChanges)
-    yield* Effect.forkScoped(Queue.take(changes).pipe(Effect.flatMap(accept), Effect.forever))
-    for (let index = 0; index < concurrency; index++) yield* Effect.forkScoped(worker)
+    const taking = yield* Effect.forkScoped(
+      Queue.take(changes).pipe(Effect.flatMap(accept), Effect.forever),
+    )
+    const workers: Array<Fiber.RuntimeFiber<never>> = []
+    for (let index = 0; index < concurrency; index++) workers.push(yield* Effect.forkScoped(worker))
+
+    const shutdown = Effect.gen(function* () {
+      yield* Fiber.interruptAll([taking, ...workers])
+      // Changes published before the stop still become jobs (their coalescing timers are moot).
+      for (const change of yield* Queue.takeAll(changes)) yield* accept(change)
+      const jobs = new Map<string, Job>()
+      for (const job of cutShort) jobs.set(memberKey(job.guildId, job.userId), job)
+      for (const [key, job] of waiting) {
+        const earlier = jobs.get(key)
+        // A job cut short and a later change of the same member: from the first level to the last.
+        jobs.set(key, earlier === undefined ? job : { ...job, fromLevel: earlier.fromLevel })
+      }
+      cutShort.length = 0
+      waiting.clear()
+      yield* Metric.set(jobsWaiting, 0)
+      return [...jobs.values()].map(
+        (job): SavedJob => ({
+          dbShardId: job.dbShardId,
+          guildId: job.guildId,
+          userId: job.userId,
+          fromLevel: job.fromLevel,
+          toLevel: job.toLevel,
+          noticeChannelId: job.noticeChannelId,
+        }),
+      )
+    }).pipe(Effect.uninterruptible)
+
+    const restore = (jobs: ReadonlyArray<SavedJob>) =>
+      Effect.forEach(
+        jobs,
+        (job) =>
+          accept({
+            dbShardId: job.dbShardId,
+            guildId: job.guildId,
+            userId: job.userId,
+            oldLevel: job.fromLevel,
+            newLevel: job.toLevel,
+            noticeChannelId: job.noticeChannelId,
+          }),
+        { discard: true },
+      )
 
     const awaitIdle = Effect.gen(function* () {
       while (waiting.size > 0 || running.size > 0 || (yield* Queue.size(changes)) > 0) {
@@ -556,6 +626,8 @@ export const make = (options: Options = {}) =>
 
     return {
       awaitIdle,
+      shutdown,
+      restore,
       stats: Effect.sync(() => ({
         waiting: waiting.size,
         running: running.size,

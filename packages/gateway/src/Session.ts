@@ -12,6 +12,7 @@ import type { SessionInfo } from "@discordjs/ws"
 import { Context, Data, Effect, Layer, Schema } from "effect"
 import type { PendingMessage } from "./Dispatch"
 import type { GuildSnapshot } from "./GuildState"
+import type { SavedJob } from "./LevelUps"
 
 export class SessionFileError extends Data.TaggedError("SessionFileError")<{
   readonly reason: string
@@ -23,6 +24,8 @@ export interface SavedSession {
   readonly session: SessionInfo
   readonly guilds: ReadonlyArray<GuildSnapshot>
   readonly pending: ReadonlyArray<PendingMessage>
+  /** Level-up jobs of this shard's guilds not carried out (absent in older files). */
+  readonly levelUpJobs: ReadonlyArray<SavedJob>
   readonly savedAt: number
 }
 
@@ -39,6 +42,7 @@ const SavedSessionSchema = Schema.Struct({
   // Written by this module from validated state; checked for shape only.
   guilds: Schema.Array(Schema.Unknown),
   pending: Schema.Array(Schema.Unknown),
+  levelUpJobs: Schema.optionalWith(Schema.Array(Schema.Unknown), { default: () => [] }),
   savedAt: Schema.Number,
 })
 

@@ -26,6 +26,16 @@ const saved: Session.SavedSession = {
     },
   ],
   pending: [],
+  levelUpJobs: [
+    {
+      dbShardId: 1,
+      guildId: unsafeMake("1"),
+      userId: unsafeMake("3"),
+      fromLevel: 4,
+      toLevel: 5,
+      noticeChannelId: null,
+    },
+  ],
   savedAt: 1,
 }
 
@@ -47,6 +57,16 @@ describe("Session files", () => {
 
       const third = yield* Session.make(directory)
       expect((yield* third.load([0, 1])).size).toBe(0)
+    }),
+  )
+
+  it.scopedLive("a file from before level-up jobs were saved is read with none", () =>
+    Effect.gen(function* () {
+      const directory = yield* temporaryDirectory
+      const { levelUpJobs: _, ...older } = saved
+      Fs.writeFileSync(Path.join(directory, "session-1.json"), JSON.stringify(older))
+      const restored = yield* (yield* Session.make(directory)).load([1])
+      expect(restored.get(1)).toEqual({ ...older, levelUpJobs: [] })
     }),
   )
 
