@@ -33,10 +33,11 @@ export interface Member {
   readonly rolePermissions: (roleId: Snowflake) => string | undefined
 }
 
-const bits = (decimal: string | undefined): bigint => {
-  if (decimal === undefined || !/^\d{1,20}$/.test(decimal)) return 0n
-  return BigInt(decimal)
-}
+/** Whether a value is permission bits as Discord writes them (a decimal string of 64 bits). */
+export const isBits = (value: unknown): value is string =>
+  typeof value === "string" && /^\d{1,20}$/.test(value) && BigInt(value) <= ALL
+
+const bits = (decimal: string | undefined): bigint => (isBits(decimal) ? BigInt(decimal) : 0n)
 
 /** The member's guild-wide permissions: @everyone and every role; the owner and admins hold all. */
 export const base = (member: Member): bigint => {
@@ -62,6 +63,8 @@ export const inChannel = (member: Member, overwrites: ReadonlyArray<Overwrite>):
   let allow = 0n
   let deny = 0n
   for (const overwrite of overwrites) {
+    // Discord never lists @everyone among a member's roles; if it did, its overwrite would
+    // count twice here (harmless: the same bits again).
     if (overwrite.type === 0 && member.roleIds.includes(overwrite.id)) {
       allow |= bits(overwrite.allow)
       deny |= bits(overwrite.deny)

@@ -7,6 +7,7 @@
  * per-guild queue until GUILD_CREATE / THREAD_CREATE / CHANNEL_CREATE makes it resolvable, or
  * until it has waited `pendingTimeout`.
  */
+import * as Permissions from "@tally/domain/Permissions"
 import { Snowflake } from "@tally/domain/Snowflake"
 import {
   Cause,
@@ -66,7 +67,7 @@ export interface PendingMessage {
 // Payloads: only the fields Tally reads. Unknown fields are ignored.
 
 /** Permission bits: Discord's decimal string of a 64-bit number. */
-const PermissionBits = Schema.String.pipe(Schema.pattern(/^\d{1,20}$/))
+const PermissionBits = Schema.String.pipe(Schema.filter(Permissions.isBits))
 
 const Overwrite = Schema.Struct({
   id: Snowflake,
@@ -79,8 +80,12 @@ const Channel = Schema.Struct({
   id: Snowflake,
   type: Schema.Int,
   parent_id: Schema.optional(Schema.NullOr(Snowflake)),
-  permission_overwrites: Schema.optional(Schema.Array(Overwrite)),
+  // Read leniently: an overwrite not understood makes the channel's permissions unknown, not the
+  // whole event (a GUILD_CREATE) malformed.
+  permission_overwrites: Schema.optional(Schema.Array(Schema.Unknown)),
 })
+
+const isOverwrite = Schema.is(Overwrite)
 
 const Role = Schema.Struct({
   id: Snowflake,
@@ -166,18 +171,18 @@ const decodeGuildRoleDelete = decoder(GuildRoleDelete)
 const decodeGuildMember = decoder(GuildMember)
 const decodeGuildMemberRemove = decoder(GuildMemberRemove)
 
-const channelInfo = (channel: typeof Channel.Type): ChannelInfo => ({
-  id: channel.id,
-  type: channel.type,
-  parentId: channel.parent_id ?? null,
+const channelInfo = (channel: typeof Channel.Type): ChannelInfo => {
   // Discord sends overwrites with every guild channel, none with a thread.
-  overwrites: (channel.permission_overwrites ?? []).map(({ id, type, allow, deny }) => ({
-    id,
-    type,
-    allow,
-    deny,
-  })),
-})
+  const overwrites = channel.permission_overwrites ?? []
+  return {
+    id: channel.id,
+    type: channel.type,
+    parentId: channel.parent_id ?? null,
+    ...(overwrites.every(isOverwrite)
+      ? { overwrites: overwrites.map(({ id, type, allow, deny }) => ({ id, type, allow, deny })) }
+      : {}),
+  }
+}
 
 const roleInfo = (role: typeof Role.Type): RoleInfo => ({
   id: role.id,

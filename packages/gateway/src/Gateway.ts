@@ -34,6 +34,7 @@ export const start = Effect.gen(function* () {
 
   for (const saved of discord.restored.values()) {
     for (const guild of saved.guilds) guildState.store.create(guild)
+    guildState.store.botUserId ??= saved.botUserId
   }
   yield* dispatch.restorePending([...discord.restored.values()].flatMap((saved) => saved.pending))
   if (Option.isSome(levelUps)) {
@@ -105,6 +106,7 @@ export const start = Effect.gen(function* () {
             )
             .flatMap((guildId) => guildState.store.snapshot(guildId) ?? []),
           pending: pending.filter((message) => message.discordShardId === discordShardId),
+          botUserId: guildState.store.botUserId,
           levelUpJobs: jobs.filter(
             (job) => discordShardOf(job.guildId, discord.discordShardCount) === discordShardId,
           ),

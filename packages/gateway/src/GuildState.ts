@@ -1,7 +1,8 @@
 /**
  * Lean in-memory state of the guilds this process serves, built from GUILD_CREATE and kept up to
- * date by the update and delete events: channels (type, parent), threads, roles, the bot's own
- * roles, members' roles as seen, afk channel, owner, name. Nothing per message is kept.
+ * date by the update and delete events: channels (type, parent, permission overwrites), threads,
+ * roles, the bot's own roles, members' roles as seen, afk channel, owner, name. Nothing per
+ * message is kept.
  *
  * Only the dispatch fiber writes it, one event at a time, so plain maps behind `Effect.sync` suffice.
  */
@@ -230,6 +231,10 @@ export class GuildStore {
     const source =
       thread && channel.parentId !== null ? guild.channels.get(channel.parentId) : channel
     if (roleIds === undefined || source?.overwrites === undefined) return undefined
+    // A role not known (or bits not understood) would count as no permission: unknown instead.
+    for (const roleId of [guildId, ...roleIds]) {
+      if (!Permissions.isBits(guild.roles.get(roleId)?.permissions)) return undefined
+    }
     const permissions = Permissions.inChannel(
       {
         guildId,

@@ -17,6 +17,7 @@ import { Discord } from "./Discord"
 import * as Dispatch from "./Dispatch"
 import { Flusher } from "./Flusher"
 import * as Gateway from "./Gateway"
+import { GuildState } from "./GuildState"
 import * as Live from "./Live"
 
 export const defaultServerUrl = "mysql://root@127.0.0.1:3306"
@@ -147,6 +148,7 @@ export interface GatewayHandle {
   readonly dispatch: Context.Tag.Service<Dispatch.Dispatch>
   readonly counter: Context.Tag.Service<Counter>
   readonly flusher: Context.Tag.Service<Flusher>
+  readonly guildState: Context.Tag.Service<GuildState>
 }
 
 /**
@@ -168,6 +170,7 @@ export const startGateway = (options: GatewayOptions) =>
       dispatch: Context.get(context, Dispatch.Dispatch),
       counter: Context.get(context, Counter),
       flusher: Context.get(context, Flusher),
+      guildState: Context.get(context, GuildState),
     } satisfies GatewayHandle
   }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(gatewayEnv(options))))
 

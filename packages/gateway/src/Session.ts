@@ -3,12 +3,14 @@
  * sequence updates stay in order) for a shard's session before it connects, and resumes when it
  * finds one. On shutdown the gateway writes `.tally/session-<shard>.json` with the session id,
  * resume URL, the last *processed* sequence, the guild state of that shard (RESUME does not send
- * GUILD_CREATE again) and the messages still waiting for their guild or channel. The next start
- * reads the file once and deletes it, so a later crash cannot resume from a stale sequence.
+ * GUILD_CREATE again) with the bot's user id, the messages still waiting for their guild or
+ * channel and the level-up jobs not carried out. The next start reads the file once and deletes
+ * it, so a later crash cannot resume from a stale sequence.
  */
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import type { SessionInfo } from "@discordjs/ws"
+import type { Snowflake } from "@tally/domain/Snowflake"
 import { Context, Data, Effect, Layer, Schema } from "effect"
 import type { PendingMessage } from "./Dispatch"
 import type { GuildSnapshot } from "./GuildState"
@@ -26,6 +28,11 @@ export interface SavedSession {
   readonly pending: ReadonlyArray<PendingMessage>
   /** Level-up jobs of this shard's guilds not carried out (absent in older files). */
   readonly levelUpJobs: ReadonlyArray<SavedJob>
+  /**
+   * The bot's user id (from READY): a resumed session gets no READY, and what the bot may do in
+   * a channel depends on it (absent in older files).
+   */
+  readonly botUserId: Snowflake | null
   readonly savedAt: number
 }
 
@@ -43,6 +50,7 @@ const SavedSessionSchema = Schema.Struct({
   guilds: Schema.Array(Schema.Unknown),
   pending: Schema.Array(Schema.Unknown),
   levelUpJobs: Schema.optionalWith(Schema.Array(Schema.Unknown), { default: () => [] }),
+  botUserId: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
   savedAt: Schema.Number,
 })
 

@@ -539,14 +539,30 @@ describe("Dispatch keeps guild state current", () => {
         )
         expect(store.botCanSendIn(GUILD, THREAD)).toBe(false)
         expect(store.botCanSendIn(GUILD, TEXT)).toBe(true)
-        // Malformed bits: the update is skipped as malformed, the state stays.
+        // A role of the bot's not known: unknown, not "no permission".
+        yield* dispatch.handle(
+          envelope("GUILD_MEMBER_UPDATE", {
+            guild_id: GUILD,
+            user: { id: BOT },
+            roles: [ROLE, "300000000000000099"],
+          }),
+        )
+        expect(store.botCanSendIn(GUILD, TEXT)).toBeUndefined()
+        yield* dispatch.handle(
+          envelope("GUILD_MEMBER_UPDATE", { guild_id: GUILD, user: { id: BOT }, roles: [ROLE] }),
+        )
+        // An overwrite not understood: the channel is still updated (here: moved to the top),
+        // and what the bot may do there, or in its threads, is unknown.
         yield* dispatch.handle(
           envelope("CHANNEL_UPDATE", {
             ...text([{ ...overwrite(GUILD, 0n, 0n), deny: "all" }]),
+            parent_id: null,
             guild_id: GUILD,
           }),
         )
-        expect(store.botCanSendIn(GUILD, THREAD)).toBe(false)
+        expect(store.channel(GUILD, TEXT)?.parentId).toBeNull()
+        expect(store.botCanSendIn(GUILD, TEXT)).toBeUndefined()
+        expect(store.botCanSendIn(GUILD, THREAD)).toBeUndefined()
       }).pipe(Effect.provide(layer))
     },
   )

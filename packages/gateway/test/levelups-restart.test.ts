@@ -54,7 +54,7 @@ const rolePut = `/guilds/${guild}/members/${nina}/roles/${role}`
 
 describe("level-up jobs across a restart", () => {
   it.scopedLive(
-    "a job cut short by the stop is saved with the session; the next process gives the role and posts the notice",
+    "a job cut short by the stop is saved with the session; the next process (resumed) gives the role and posts the notice",
     () =>
       Effect.gen(function* () {
         const dbs = yield* throwawayDatabases(1)
@@ -106,7 +106,10 @@ describe("level-up jobs across a restart", () => {
 
         yield* Effect.scoped(
           Effect.gen(function* () {
-            yield* LocalStack.startGateway(options)
+            const gateway = yield* LocalStack.startGateway(options)
+            // Resumed (no READY): the bot's id, which its permissions depend on, came from the file.
+            expect((yield* sim.stats).sessionStarts).toBe(1)
+            expect(gateway.guildState.store.botUserId).toBe(sim.world.bot.id)
             yield* eventually(
               Effect.sync(() => member().roles.includes(role)),
               Duration.seconds(20),

@@ -36,6 +36,7 @@ const saved: Session.SavedSession = {
       noticeChannelId: null,
     },
   ],
+  botUserId: unsafeMake("9"),
   savedAt: 1,
 }
 
@@ -60,14 +61,16 @@ describe("Session files", () => {
     }),
   )
 
-  it.scopedLive("a file from before level-up jobs were saved is read with none", () =>
-    Effect.gen(function* () {
-      const directory = yield* temporaryDirectory
-      const { levelUpJobs: _, ...older } = saved
-      Fs.writeFileSync(Path.join(directory, "session-1.json"), JSON.stringify(older))
-      const restored = yield* (yield* Session.make(directory)).load([1])
-      expect(restored.get(1)).toEqual({ ...older, levelUpJobs: [] })
-    }),
+  it.scopedLive(
+    "a file from before level-up jobs and the bot's id were saved is read with none",
+    () =>
+      Effect.gen(function* () {
+        const directory = yield* temporaryDirectory
+        const { levelUpJobs: _, botUserId: __, ...older } = saved
+        Fs.writeFileSync(Path.join(directory, "session-1.json"), JSON.stringify(older))
+        const restored = yield* (yield* Session.make(directory)).load([1])
+        expect(restored.get(1)).toEqual({ ...older, levelUpJobs: [], botUserId: null })
+      }),
   )
 
   it.scopedLive("an unreadable session file is ignored (fresh IDENTIFY) and removed", () =>
