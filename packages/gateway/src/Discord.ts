@@ -71,8 +71,9 @@ export class Discord extends Context.Tag("@tally/gateway/Discord")<
      */
     readonly dispatches: Queue.Dequeue<DispatchBatch>
     /**
-     * INTERACTION_CREATE data as it arrives, ahead of `dispatches` (which never carries them):
-     * a command is answered however far behind the dispatch loop is.
+     * INTERACTION_CREATE data as it arrives, ahead of `dispatches` (which holds each only as a
+     * place, without its data): a command does not wait for the dispatch loop. (Past
+     * `maxBacklog` the connection stops reading for up to a second at a time, commands too.)
      */
     readonly interactions: Queue.Dequeue<unknown>
     /** Resolves once every dispatch the connection has received so far is in `dispatches`. */

@@ -50,8 +50,9 @@ export type ToMain =
       readonly sessions: ReadonlyArray<readonly [number, SessionInfo | null]>
     }
   /**
-   * An INTERACTION_CREATE's data, posted at once rather than in the next batch: it is answered
-   * ahead of the dispatches waiting for the dispatch loop (Discord wants an answer within 3 s).
+   * An INTERACTION_CREATE's data, posted at once: it is answered ahead of the dispatches waiting
+   * for the dispatch loop (Discord wants an answer within 3 s). The next batch holds it without
+   * its data, in its place in the stream.
    */
   | { readonly type: "interaction"; readonly data: unknown }
   | { readonly type: "ready"; readonly discordShardId: number; readonly guilds: number }

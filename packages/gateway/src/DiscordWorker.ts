@@ -95,9 +95,18 @@ const manager = new WebSocketManager({
 
 manager.on(WebSocketShardEvents.Dispatch, (payload, discordShardId) => {
   if (payload.t === "INTERACTION_CREATE") {
-    // Not in the batch: the dispatch loop may be seconds behind in a flood or while a DB shard
-    // is away, and nothing it counts depends on a command.
+    // At once, not with the batch: the dispatch loop may be seconds behind in a flood or while a
+    // DB shard is away, and nothing it counts depends on a command. The batch keeps only its
+    // place (no data), so the sequence a stop saves moves past it once the loop gets there.
     post({ type: "interaction", data: payload.d })
+    dispatches.push({
+      discordShardId,
+      sequence: payload.s,
+      event: payload.t,
+      data: null,
+      checked: false,
+    })
+    schedule()
     return
   }
   const fields = payload.t === "MESSAGE_CREATE" ? checkMessage(payload.d) : undefined

@@ -634,6 +634,10 @@ export const make = (options: Partial<DispatchOptions> = {}) =>
           return withService(voice, (voice) => voice.voiceStateUpdate(envelope.data))
         case "MESSAGE_REACTION_ADD":
           return withService(votes, (votes) => votes.reactionAdd(envelope.data))
+        case "INTERACTION_CREATE":
+          // Answered already (`Discord.interactions`); here it only holds its place in the
+          // stream, for the sequence a stop saves.
+          return Effect.void
         default:
           return Effect.void
       }

@@ -57,7 +57,6 @@ export const start = Effect.gen(function* () {
 
   const stop = Effect.gen(function* () {
     yield* Fiber.interrupt(loop)
-    yield* Fiber.interrupt(answering)
     const { savedEvents } = yield* counter.shutdown
     // Voice minutes up to now go into the buffers before they are flushed.
     if (Option.isSome(voice)) yield* voice.value.shutdown(SHUTDOWN_FLUSH_LIMIT)
@@ -80,6 +79,8 @@ export const start = Effect.gen(function* () {
       { discard: true },
     )
     yield* discord.closeResumable
+    // Commands kept being answered while the rest stopped: the socket was open until now.
+    yield* Fiber.interrupt(answering)
     yield* Effect.logInfo("gateway stopped").pipe(
       Effect.annotateLogs({ flushedRows, spilledRows, savedEvents, sessions: sessions.length }),
     )
