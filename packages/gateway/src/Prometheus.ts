@@ -57,7 +57,11 @@ export const render = (): string => {
       for (const [boundary, count] of metricState.buckets) {
         lines.push(`${name}_bucket${labels([...tags, ["le", number(boundary)]])} ${count}`)
       }
-      lines.push(`${name}_bucket${labels([...tags, ["le", "+Inf"]])} ${metricState.count}`)
+      // Effect's boundaries end with Infinity already; a second +Inf bucket would be a duplicate
+      // series, which Prometheus refuses.
+      if (metricState.buckets.at(-1)?.[0] !== Number.POSITIVE_INFINITY) {
+        lines.push(`${name}_bucket${labels([...tags, ["le", "+Inf"]])} ${metricState.count}`)
+      }
       lines.push(`${name}_sum${labels(tags)} ${number(metricState.sum)}`)
       lines.push(`${name}_count${labels(tags)} ${metricState.count}`)
     } else if (MetricState.isFrequencyState(metricState)) {

@@ -138,6 +138,10 @@ describe("Prometheus text of the metric registry", () => {
       expect(text).toContain('test_render_milliseconds_bucket{le="10"} 1')
       expect(text).toContain('test_render_milliseconds_bucket{le="100"} 2')
       expect(text).toContain('test_render_milliseconds_bucket{le="+Inf"} 3')
+      // Every series once.
+      const series = text.split("\n").filter((line) => line !== "" && !line.startsWith("#"))
+      const names = series.map((line) => line.slice(0, line.lastIndexOf(" ")))
+      expect(new Set(names).size).toBe(names.length)
       expect(text).toContain("test_render_milliseconds_sum 555")
       expect(text).toContain("test_render_milliseconds_count 3")
     }),
