@@ -22,6 +22,8 @@ const program = Effect.scoped(
 
 program.pipe(
   Effect.provide(Live.layer()),
+  // Outside the log level's layer: a LOG_LEVEL that cannot be read is reported too.
+  Effect.provide(Layer.unwrapEffect(Effect.map(logLevel, Logger.minimumLogLevel))),
   Effect.tapErrorCause((cause) =>
     Cause.isInterruptedOnly(cause)
       ? Effect.void
@@ -29,6 +31,5 @@ program.pipe(
           `gateway stopped: ${Cause.squash(cause) instanceof Error ? (Cause.squash(cause) as Error).message : Cause.pretty(cause)}`,
         ),
   ),
-  Effect.provide(Layer.unwrapEffect(Effect.map(logLevel, Logger.minimumLogLevel))),
   NodeRuntime.runMain({ disableErrorReporting: true }),
 )

@@ -9,7 +9,7 @@ import { temporaryDirectory } from "./support/stack"
 const runAgainst = (
   sim: DiscordSim.DiscordSim,
   token: string,
-  options: { readonly askShardCount?: boolean } = {},
+  options: { readonly askShardCount?: boolean; readonly logLevel?: string } = {},
 ) =>
   Effect.gen(function* () {
     const env = LocalStack.gatewayEnv({
@@ -22,6 +22,7 @@ const runAgainst = (
     env.set("DISCORD_TOKEN", token)
     // Without a shard count the gateway asks Discord for it first (GET /gateway/bot).
     if (options.askShardCount) env.delete("DISCORD_SHARD_COUNT")
+    if (options.logLevel !== undefined) env.set("LOG_LEVEL", options.logLevel)
     const gateway = yield* spawnGateway(env, yield* temporaryDirectory)
     const code = yield* gateway.exited.pipe(Effect.timeout("60 seconds"))
     return { code, output: gateway.output() }
@@ -63,6 +64,19 @@ describe("Discord refuses the bot for good", () => {
         expect(code).toBe(1)
         expect(output).toMatch(/4014/)
         expect(output).toMatch(/disallowed intents/i)
+      }),
+    90_000,
+  )
+
+  it.scopedLive(
+    "a LOG_LEVEL that is not a level stops it with exit 1 and a sentence naming it",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* DiscordSim.make({ discordShards: 1 })
+        const { code, output } = yield* runAgainst(sim, sim.token, { logLevel: "loud" })
+        expect(code).toBe(1)
+        expect(output).toMatch(/LOG_LEVEL/)
+        expect(output).toMatch(/loud/)
       }),
     90_000,
   )
