@@ -3,18 +3,22 @@ import * as DiscordSim from "@tally/discord-sim/DiscordSim"
 import { Effect } from "effect"
 import * as LocalStack from "../src/LocalStack"
 import { spawnGateway } from "./support/process"
-import { temporaryDirectory } from "./support/stack"
+import { temporaryDirectory, throwawayDatabases } from "./support/stack"
 
 /** A gateway process against `sim`, with nothing else up (the manager and DB shards are absent). */
 const runAgainst = (
   sim: DiscordSim.DiscordSim,
   token: string,
-  options: { readonly askShardCount?: boolean; readonly logLevel?: string } = {},
+  options: {
+    readonly askShardCount?: boolean
+    readonly logLevel?: string
+    readonly manager?: { readonly url: string; readonly token: string }
+  } = {},
 ) =>
   Effect.gen(function* () {
     const env = LocalStack.gatewayEnv({
       sim,
-      manager: { url: "http://127.0.0.1:9", token: "unused" },
+      manager: options.manager ?? { url: "http://127.0.0.1:9", token: "unused" },
       shardUrls: new Map([[0, "mysql://root@127.0.0.1:9/tally_absent"]]),
       discordShardCount: 1,
       stateDirectory: ".tally",
@@ -77,6 +81,23 @@ describe("Discord refuses the bot for good", () => {
         expect(code).toBe(1)
         expect(output).toMatch(/LOG_LEVEL/)
         expect(output).toMatch(/loud/)
+      }),
+    90_000,
+  )
+
+  it.scopedLive(
+    "a manager that refuses MANAGER_TOKEN stops it with exit 1 and a sentence naming it",
+    () =>
+      Effect.gen(function* () {
+        const manager = yield* LocalStack.startManager(yield* throwawayDatabases(1))
+        const sim = yield* DiscordSim.make({ discordShards: 1 })
+        const { code, output } = yield* runAgainst(sim, sim.token, {
+          manager: { url: manager.url, token: "a-wrong-manager-token" },
+        })
+        expect(code).toBe(1)
+        expect(output).toMatch(/refused.*MANAGER_TOKEN/)
+        expect(output).not.toContain("a-wrong-manager-token")
+        expect(output).not.toContain(manager.token)
       }),
     90_000,
   )
