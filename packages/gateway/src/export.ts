@@ -67,10 +67,7 @@ const program = Effect.gen(function* () {
 const layer = Layer.mergeAll(managerLayer, shardClientsLayer({ maxConnections: 2 }))
 
 /** Logs go to stderr: stdout may carry the document. */
-const stderrLogger = Logger.replace(
-  Logger.defaultLogger,
-  Logger.withConsoleError(Logger.prettyLogger()),
-)
+const stderrLogger = Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true }))
 
 program.pipe(
   Effect.provide(layer),

@@ -1,3 +1,7 @@
+import { execFile } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { promisify } from "node:util"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it, layer } from "@effect/vitest"
 import * as LevelCurve from "@tally/domain/LevelCurve"
@@ -6,7 +10,9 @@ import { unsafeMake } from "@tally/domain/Snowflake"
 import * as Testing from "@tally/sql/testing"
 import { Effect, Metric, MetricBoundaries, TestClock } from "effect"
 import * as GuildExport from "../src/GuildExport"
+import * as LocalStack from "../src/LocalStack"
 import * as Prometheus from "../src/Prometheus"
+import { repoRoot, temporaryDirectory, throwawayDatabases } from "./support/stack"
 
 const GUILD = unsafeMake("260730761364171728")
 const NOW = Date.UTC(2026, 11, 3, 10, 0, 0)
@@ -145,5 +151,41 @@ describe("Prometheus text of the metric registry", () => {
       expect(text).toContain("test_render_milliseconds_sum 555")
       expect(text).toContain("test_render_milliseconds_count 3")
     }),
+  )
+})
+
+describe("the export command", () => {
+  it.scopedLive(
+    "--out writes the document to the file; stdout stays empty and the log line goes to stderr",
+    () =>
+      Effect.gen(function* () {
+        const dbs = yield* throwawayDatabases(1)
+        const manager = yield* LocalStack.startManager(dbs)
+        const out = Path.join(yield* temporaryDirectory, "guild.json")
+        const { stdout, stderr } = yield* Effect.promise(() =>
+          promisify(execFile)(
+            process.execPath,
+            ["--import", "tsx", "src/export.ts", "--guild", GUILD, "--out", out],
+            {
+              cwd: Path.join(repoRoot, "packages/gateway"),
+              env: {
+                ...process.env,
+                INIT_CWD: Path.dirname(out),
+                MANAGER_URL: manager.url,
+                MANAGER_TOKEN: manager.token,
+                SHARD_DATABASE_URLS: LocalStack.shardUrlsText(dbs.shardUrls),
+              },
+            },
+          ),
+        )
+        expect(stdout).toBe("")
+        expect(stderr).toContain(`wrote 0 members to ${out}`)
+        expect(stderr).not.toContain("undefined")
+        expect(JSON.parse(Fs.readFileSync(out, "utf8"))).toMatchObject({
+          guildId: GUILD,
+          members: [],
+        })
+      }),
+    60_000,
   )
 })
