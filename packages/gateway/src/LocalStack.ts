@@ -61,6 +61,17 @@ export const dropDatabases = (url: string, prefix: string) =>
     }),
   )
 
+/**
+ * Takes the server's named lock `name` on a connection of its own, held until the scope closes;
+ * false when another session holds it (it is not waited for).
+ */
+export const holdServerLock = (url: string, name: string) =>
+  Effect.gen(function* () {
+    const connection = yield* (yield* server(url)).reserve
+    const rows = yield* connection.execute("SELECT GET_LOCK(?, 0) AS got", [name], undefined)
+    return Number(rows[0]?.got) === 1
+  })
+
 export const randomPrefix = (base: string) => `${base}_${randomBytes(4).toString("hex")}`
 
 /** A free TCP port on 127.0.0.1 (free when asked; good enough for tests and the demo). */

@@ -116,13 +116,19 @@ const program = Effect.gen(function* () {
   const serverUrl = process.env.TALLY_DEMO_MYSQL_URL ?? LocalStack.defaultServerUrl
 
   yield* LocalStack.checkServer(serverUrl)
-  const dropped = yield* LocalStack.dropDatabases(serverUrl, PREFIX)
-  yield* line(`databases: ${serverUrl}/${PREFIX}_* (emptied ${dropped} from the last run)`)
-
+  // Two demos on one server would empty each other's databases.
+  if (!(yield* LocalStack.holdServerLock(serverUrl, PREFIX))) {
+    return yield* new UsageError({
+      reason: `another demo is running against ${serverUrl} (it uses the ${PREFIX}_* databases): let it end first`,
+    })
+  }
+  // Read before anything is emptied: a trace that cannot be read leaves the last run's data.
   const trace: Trace =
     args.trace === null
       ? generateTrace({ seed: 1, messages: args.generate, guilds: 3 })
       : yield* loadTrace(args.trace)
+  const dropped = yield* LocalStack.dropDatabases(serverUrl, PREFIX)
+  yield* line(`databases: ${serverUrl}/${PREFIX}_* (emptied ${dropped} from the last run)`)
   const world = worldFromTrace(trace)
   yield* line(
     `input: ${args.trace ?? `generated trace (${args.generate} messages)`} — ${world.messages.length} messages in ${world.guilds.length} guilds`,
