@@ -59,7 +59,11 @@ export interface DiscordSimOptions {
 
 export class SimListenError extends Data.TaggedError("SimListenError")<{
   readonly reason: string
-}> {}
+}> {
+  override get message() {
+    return this.reason
+  }
+}
 
 export class InteractionTimeout extends Data.TaggedError("InteractionTimeout")<{
   readonly reason: string

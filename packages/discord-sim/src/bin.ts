@@ -14,7 +14,7 @@ import { loadTrace, type Trace } from "./Trace"
 import { generateTrace } from "./TraceGenerator"
 
 const usage =
-  "usage: pnpm --filter @tally/discord-sim start [--trace FILE|DIR] [--generate N] [--port N] [--speed max|real|N] [--discord-shards N]"
+  "usage: pnpm --filter @tally/discord-sim start [--trace FILE|DIR] [--generate N] [--seed N] [--guilds N] [--port N] [--speed max|real|N] [--discord-shards N] [--token T] [--heartbeat-interval MS]"
 
 // Bad command-line input ends with one sentence, never a stack trace.
 const fail = (reason: string): never => {

@@ -1,3 +1,4 @@
+import * as Net from "node:net"
 import { REST } from "@discordjs/rest"
 import { CompressionMethod, WebSocketManager, WebSocketShardEvents } from "@discordjs/ws"
 import { describe, expect, it } from "@effect/vitest"
@@ -450,6 +451,25 @@ describe("events reach the client as Discord sends them", () => {
       yield* sim.faults.resumeDelivery
       yield* eventually(() => client.messageIds().length === 3, 5000, "three messages")
       expect(client.messageIds()).toEqual(ids)
+    }),
+  )
+})
+
+describe("starting", () => {
+  it.scopedLive("a port in use fails with a sentence that says so", () =>
+    Effect.gen(function* () {
+      const taken = yield* Effect.acquireRelease(
+        Effect.async<Net.Server>((resume) => {
+          const server = Net.createServer().listen(0, "127.0.0.1", () =>
+            resume(Effect.succeed(server)),
+          )
+        }),
+        (server) => Effect.sync(() => server.close()),
+      )
+      const port = (taken.address() as Net.AddressInfo).port
+      const error = yield* Effect.flip(DiscordSim.make({ port }))
+      expect(error.message).toMatch(/EADDRINUSE/)
+      expect(error.message).toContain(String(port))
     }),
   )
 })
