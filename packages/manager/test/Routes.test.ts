@@ -1,11 +1,22 @@
+import { execFile } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
+import { promisify } from "node:util"
 import { describe, expect, it } from "@effect/vitest"
 import * as Snowflake from "@tally/domain/Snowflake"
 import * as Testing from "@tally/sql/testing"
 import { Cause, Effect, Exit, Redacted, Scope } from "effect"
-import { ask, environment, makeDatabases, spawnManager, startManager } from "./fixtures"
+import {
+  ask,
+  environment,
+  inheritedEnvironment,
+  makeDatabases,
+  packageRoot,
+  repoRoot,
+  spawnManager,
+  startManager,
+} from "./fixtures"
 
 const guildIds = (count: number, seed: number) =>
   Array.from({ length: count }, (_, index) =>
@@ -252,5 +263,40 @@ describe("start-up", () => {
         const alive = yield* ask(manager.url, "/health")
         expect(alive).toMatchObject({ status: 200, body: { status: "alive" } })
       }),
+  )
+})
+
+describe("the manager process with settings it cannot use", () => {
+  const run = (env: Record<string, string>) =>
+    Effect.promise(() =>
+      promisify(execFile)(path.join(repoRoot, "node_modules/.bin/tsx"), ["src/main.ts"], {
+        cwd: packageRoot,
+        env: { ...inheritedEnvironment(), MANAGER_PORT: "0", ...env },
+      }).then(
+        () => ({ code: 0, output: "" }),
+        (error: { code: number; stdout: string; stderr: string }) => ({
+          code: error.code,
+          output: error.stdout + error.stderr,
+        }),
+      ),
+    )
+
+  it.live("a database it cannot reach: exit 1, a sentence naming the setting, no password", () =>
+    Effect.gen(function* () {
+      const { code, output } = yield* run({
+        MANAGER_DATABASE_URL: "mysql://root:a-secret-password@127.0.0.1:9/tally_unreachable",
+      })
+      expect(code).toBe(1)
+      expect(output).toMatch(/cannot reach its database \(MANAGER_DATABASE_URL\)/)
+      expect(output).not.toContain("a-secret-password")
+    }),
+  )
+
+  it.live("SHARD_DATABASE_URLS that cannot be read: exit 1, the variable named", () =>
+    Effect.gen(function* () {
+      const { code, output } = yield* run({ SHARD_DATABASE_URLS: "0=nonsense" })
+      expect(code).toBe(1)
+      expect(output).toMatch(/SHARD_DATABASE_URLS: "DB shard 0: not a URL"/)
+    }),
   )
 })

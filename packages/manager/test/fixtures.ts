@@ -103,7 +103,7 @@ export const countRequests = (matches: (url: string) => boolean) => {
  * This process's environment without any Tally setting, so the child reads only `env`, and
  * without INIT_CWD, so its token file lands in its own `cwd`.
  */
-const inheritedEnvironment = () =>
+export const inheritedEnvironment = () =>
   Object.fromEntries(
     Object.entries(process.env).filter(
       ([key]) => !/^(MANAGER_|SHARD_DATABASE|GATEWAY_|DISCORD_|LOG_LEVEL|INIT_CWD$)/.test(key),

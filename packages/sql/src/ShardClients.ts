@@ -74,7 +74,7 @@ export const shardUrlsConfig: Config.Config<ReadonlyMap<number, DatabaseUrl.Data
     Config.withDefault(Redacted.make(defaultShardUrls)),
     Config.mapOrFail((urls) =>
       Either.mapLeft(parseShardUrls(Redacted.value(urls)), (reason) =>
-        ConfigError.InvalidData([], reason),
+        ConfigError.InvalidData(["SHARD_DATABASE_URLS"], reason),
       ),
     ),
   )
