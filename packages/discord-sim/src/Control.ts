@@ -19,7 +19,7 @@
  * | POST `/_sim/faults/server-error` | ServerErrorFault | `{}` |
  * | POST `/_sim/faults/clear` | – | `{}` |
  * | GET `/_sim/rest?since=N` | – | `{ calls, next }`: recorded REST calls from index N |
- * | POST `/_sim/interactions` | RunInteraction | InteractionReply, or 504 on timeout |
+ * | POST `/_sim/interactions` | RunInteraction | InteractionReply, 504 on timeout, 400 for an unknown guild, channel |
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { Cause, Effect, Exit, Option } from "effect"
@@ -48,11 +48,17 @@ export const makeControl =
       return send(400, { error: "the body is not JSON" })
     }
     // A bad request body (e.g. an invalid speed) is answered with 400, never a dead simulator.
-    const run = <A, E>(effect: Effect.Effect<A, E>, errorStatus = 400) =>
+    const run = <A, E>(
+      effect: Effect.Effect<A, E>,
+      errorStatus: number | ((error: E) => number) = 400,
+    ) =>
       void Effect.runPromise(Effect.exit(effect)).then((exit) => {
         if (Exit.isSuccess(exit)) return send(200, exit.value ?? {})
         const failure = Cause.failureOption(exit.cause)
-        if (Option.isSome(failure)) return send(errorStatus, { error: failure.value })
+        if (Option.isSome(failure)) {
+          const status = typeof errorStatus === "number" ? errorStatus : errorStatus(failure.value)
+          return send(status, { error: failure.value })
+        }
         const defect = Cause.squash(exit.cause)
         return send(400, { error: defect instanceof Error ? defect.message : String(defect) })
       })
@@ -135,7 +141,10 @@ export const makeControl =
         )
       }
       case "POST /interactions":
-        return run(simulator.runInteraction(body as unknown as RunInteraction), 504)
+        // 504: no reply in time; 400: an interaction the world cannot have (unknown guild…).
+        return run(simulator.runInteraction(body as unknown as RunInteraction), (error) =>
+          error._tag === "InteractionTimeout" ? 504 : 400,
+        )
       default:
         return send(404, { error: `no control ${key}` })
     }

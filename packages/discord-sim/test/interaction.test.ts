@@ -222,6 +222,13 @@ describe("the control API drives the simulator over HTTP", () => {
         commandName: "ping",
       })
       expect(reply.body.message.content).toBe("pong")
+      const unknownGuild = yield* call("POST", "/interactions", {
+        guildId: "1",
+        channelId,
+        userId: plainMember,
+        commandName: "ping",
+      })
+      expect(unknownGuild.status).toBe(400)
       const recorded = yield* call<{ calls: Array<RestCall> }>("GET", "/rest?since=0")
       expect(recorded.body.calls.map((entry) => entry.route)).toContain(
         "POST /interactions/:interaction/:token/callback",
