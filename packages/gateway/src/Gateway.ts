@@ -1,8 +1,9 @@
 /**
  * The gateway's life: restore what the previous process saved, run the dispatch loop (and beside
- * it the answering of commands), connect to Discord; on stop (signal or fatal error), stop processing, flush with a time limit (the rest is
- * spilled), save each Discord session at its last processed sequence with its guild state and
- * waiting messages, and close with a resumable code.
+ * it the answering of commands), connect to Discord; on stop (signal or fatal error), stop
+ * processing, flush with a time limit (the rest is spilled), save each Discord session at its last
+ * processed sequence with its guild state, waiting messages and level-up jobs, and close with a
+ * resumable code.
  */
 import { Clock, Duration, Effect, Fiber, Option, Queue } from "effect"
 import { Counter } from "./Counter"
