@@ -104,6 +104,28 @@ export const addInto = (target: MutableDelta, amount: number, keys: PeriodKeys):
   addPeriodInto(target.day, keys.day, amount)
 }
 
+/** `merge(target, delta)` written into `target`. */
+export const mergeInto = (target: MutableDelta, delta: ActivityDelta): void => {
+  target.alltime += delta.alltime
+  addPeriodInto(target.year, delta.year.key, delta.year.amount)
+  addPeriodInto(target.month, delta.month.key, delta.month.amount)
+  addPeriodInto(target.week, delta.week.key, delta.week.amount)
+  addPeriodInto(target.day, delta.day.key, delta.day.amount)
+}
+
+/** A copy to merge into (see `mergeInto`), owned by the caller. */
+export const mutableCopy = (delta: ActivityDelta): MutableDelta => ({
+  kind: delta.kind,
+  guildId: delta.guildId,
+  userId: delta.userId,
+  channelId: delta.channelId,
+  alltime: delta.alltime,
+  year: { key: delta.year.key, amount: delta.year.amount },
+  month: { key: delta.month.key, amount: delta.month.amount },
+  week: { key: delta.week.key, amount: delta.week.amount },
+  day: { key: delta.day.key, amount: delta.day.amount },
+})
+
 const addPeriodInto = (target: { key: number; amount: number }, key: number, amount: number) => {
   if (key === target.key) {
     target.amount += amount

@@ -25,6 +25,10 @@ export type Snowflake = typeof Snowflake.Type
 /** Unchecked: for ids that are already known to be valid (decoded elsewhere). */
 export const unsafeMake = (text: string): Snowflake => text as Snowflake
 
+/** Snowflakes in numeric order, without BigInt: a shorter one is smaller, then by digits. */
+export const compare = (a: string, b: string): number =>
+  a.length !== b.length ? (a.length < b.length ? -1 : 1) : a < b ? -1 : a > b ? 1 : 0
+
 /** The instant (epoch milliseconds) a snowflake encodes in its top 42 bits. */
 export const timestampMillis = (id: Snowflake): number =>
   Number((BigInt(id) >> 22n) + DISCORD_EPOCH)

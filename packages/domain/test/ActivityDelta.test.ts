@@ -1,7 +1,16 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck } from "effect"
 import type { ActivityDelta as Delta, DeltaKind } from "../src/ActivityDelta"
-import { addInto, emptyRow, key, make, merge, mergeAll } from "../src/ActivityDelta"
+import {
+  addInto,
+  emptyRow,
+  key,
+  make,
+  merge,
+  mergeAll,
+  mergeInto,
+  mutableCopy,
+} from "../src/ActivityDelta"
 import { unsafeMake } from "../src/Snowflake"
 
 const guildId = unsafeMake("100000000000000001")
@@ -175,4 +184,18 @@ describe("activity deltas: addInto", () => {
   it("an empty row drops the channel of a per-member kind, as make does", () => {
     expect(emptyRow({ kind: "xp", guildId, userId, channelId, keys }).channelId).toBeNull()
   })
+})
+
+describe("activity deltas: mergeInto", () => {
+  it.prop(
+    "merging into a copy equals merge, and leaves every delta merged as it was",
+    [sameIdentity, FastCheck.array(sameIdentity, { maxLength: 6 })],
+    ([first, rest]) => {
+      const before = JSON.stringify([first, ...rest])
+      const row = mutableCopy(first)
+      for (const delta of rest) mergeInto(row, delta)
+      expect(row).toEqual([first, ...rest].reduce(merge))
+      expect(JSON.stringify([first, ...rest])).toBe(before)
+    },
+  )
 })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck, Schema } from "effect"
-import { fromTimestamp, isSnowflake, Snowflake, timestampMillis } from "../src/Snowflake"
+import { compare, fromTimestamp, isSnowflake, Snowflake, timestampMillis } from "../src/Snowflake"
 
 const decode = Schema.decodeUnknownEither(Snowflake)
 
@@ -85,4 +85,22 @@ describe("a snowflake encodes its creation instant", () => {
       )
     },
   )
+})
+
+describe("snowflakes compare as the numbers they are", () => {
+  it.prop(
+    "compare agrees with BigInt's order",
+    [
+      FastCheck.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+      FastCheck.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+    ],
+    ([a, b]) => {
+      expect(compare(String(a), String(b))).toBe(a < b ? -1 : a > b ? 1 : 0)
+      expect(compare(String(a), String(a))).toBe(0)
+    },
+  )
+  it("a shorter id is smaller, though its text sorts after", () => {
+    expect(compare("9", "10")).toBe(-1)
+    expect(compare("100", "99")).toBe(1)
+  })
 })
