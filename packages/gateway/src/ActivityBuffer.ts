@@ -12,7 +12,7 @@
 import * as ActivityDelta from "@tally/domain/ActivityDelta"
 import type { Counted } from "@tally/domain/Award"
 import type { PeriodKeys } from "@tally/domain/PeriodKey"
-import type { Snowflake } from "@tally/domain/Snowflake"
+import { compare as compareSnowflakes, type Snowflake } from "@tally/domain/Snowflake"
 import { Clock, Context, Effect, Layer, Option, Queue, Ref } from "effect"
 
 /**
@@ -21,6 +21,8 @@ import { Clock, Context, Effect, Layer, Option, Queue, Ref } from "effect"
  * member's), not one per row.
  */
 export interface MemberEntry {
+  readonly guildId: Snowflake
+  readonly userId: Snowflake
   total: number
   /** Owned by the buffer and merged into in place until swapped out; null when none. */
   rows: MemberRows | null
@@ -48,15 +50,23 @@ const emptyRows = (): MemberRows => ({
   voiceMinutes: null,
 })
 
-/** Every row of a member, per-member kinds first. */
+const byChannelId = (a: ActivityDelta.ActivityDelta, b: ActivityDelta.ActivityDelta) =>
+  compareSnowflakes(a.channelId ?? "0", b.channelId ?? "0")
+
+/** Every row of a member, per-member kinds first, a per-channel kind's rows in channel order. */
 const pushRows = (rows: MemberRows, into: Array<ActivityDelta.ActivityDelta>) => {
   for (const row of [rows.xp, rows.invites, rows.votes, rows.bonus]) {
     if (row !== null) into.push(row)
   }
   for (const byChannel of [rows.textMessages, rows.voiceMinutes]) {
-    if (byChannel !== null) for (const row of byChannel.values()) into.push(row)
+    if (byChannel === null) continue
+    if (byChannel.size === 1) for (const row of byChannel.values()) into.push(row)
+    else into.push(...[...byChannel.values()].sort(byChannelId))
   }
 }
+
+const byMember = (a: MemberEntry, b: MemberEntry) =>
+  compareSnowflakes(a.guildId, b.guildId) || compareSnowflakes(a.userId, b.userId)
 
 /**
  * One DB shard's state. The maps are mutable for speed, but only ever touched inside a `Ref`
@@ -268,7 +278,14 @@ export const make = (options: Options = {}) =>
     const installTotals = (dbShardId: number, totals: Iterable<readonly [string, number]>) =>
       Ref.update(bufferOf(dbShardId), (state) => {
         for (const [key, alltime] of totals) {
-          if (!state.members.has(key)) state.members.set(key, { total: alltime, rows: null })
+          if (state.members.has(key)) continue
+          const slash = key.indexOf("/")
+          state.members.set(key, {
+            guildId: key.slice(0, slash) as Snowflake,
+            userId: key.slice(slash + 1) as Snowflake,
+            total: alltime,
+            rows: null,
+          })
         }
         return state
       })
@@ -277,7 +294,9 @@ export const make = (options: Options = {}) =>
       Ref.modify(bufferOf(dbShardId), (state): [Option.Option<Swapped>, ShardBuffer] => {
         if (state.oldestAt === null || state.rows === 0) return [Option.none(), state]
         const deltas: Array<ActivityDelta.ActivityDelta> = []
-        for (const member of state.dirty) {
+        // In primary-key order, members sorted once here: the writer then needs no sort per
+        // table (see `ActivityWriter.rowsOf`).
+        for (const member of state.dirty.sort(byMember)) {
           if (member.rows !== null) pushRows(member.rows, deltas)
           member.rows = null
         }

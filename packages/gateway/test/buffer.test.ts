@@ -45,6 +45,38 @@ const award = (xp: number, messages = 1): Award.Counted =>
   }) as Award.Counted
 
 describe("the buffer and the member's total change in one step", () => {
+  it.effect("a swap hands rows over in primary-key order: members, then channels", () =>
+    Effect.gen(function* () {
+      const buffer = yield* ActivityBuffers.make()
+      // Numeric order differs from the order of accrual and from the ids' text order.
+      const users = [member(30), member(4), member(200)]
+      const channels = [id(90n), id(1_000n), id(7n)]
+      yield* buffer.installTotals(
+        0,
+        users.map((userId) => [memberKey(guildId, userId), 0] as const),
+      )
+      yield* buffer.transact(0, (step) => {
+        for (const userId of users) {
+          for (const channel of channels) {
+            step.accrue(guildId, userId, { ...award(1), channelId: channel }, keys)
+          }
+        }
+      })
+      const { deltas } = Option.getOrThrow(yield* buffer.swap(0))
+      const text = deltas.filter((delta) => delta.kind === "textMessages")
+      expect(text.map((delta) => [delta.userId, delta.channelId])).toEqual(
+        [member(4), member(30), member(200)].flatMap((userId) =>
+          [id(7n), id(90n), id(1_000n)].map((channel) => [userId, channel]),
+        ),
+      )
+      expect(deltas.filter((delta) => delta.kind === "xp").map((delta) => delta.userId)).toEqual([
+        member(4),
+        member(30),
+        member(200),
+      ])
+    }),
+  )
+
   it.effect("nothing is accrued for a member whose total is not loaded", () =>
     Effect.gen(function* () {
       const buffer = yield* ActivityBuffers.make()

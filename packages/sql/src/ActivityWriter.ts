@@ -4,8 +4,11 @@ import {
   type ActivityBatch,
   type ActivityDelta,
   type DeltaKind,
-  merge,
+  type MutableDelta,
+  mergeInto,
+  mutableCopy,
 } from "@tally/domain/ActivityDelta"
+import { compare as compareSnowflakes } from "@tally/domain/Snowflake"
 import { Clock, Data, Duration, Effect } from "effect"
 
 /**
@@ -135,13 +138,9 @@ const valuesOf = (target: Target, deltas: ReadonlyArray<ActivityDelta>) => {
   return values
 }
 
-/** Snowflakes as numbers: shorter is smaller, then by digits. */
-const compareSnowflakes = (a: string, b: string) =>
-  a.length !== b.length ? (a.length < b.length ? -1 : 1) : a < b ? -1 : a > b ? 1 : 0
-
 type Compare = (a: ActivityDelta, b: ActivityDelta) => number
 
-// One comparator per primary key, each reading its fields directly: a flush sorts every row,
+// One comparator per primary key, each reading its fields directly: a flush compares every row,
 // and a generic comparator's field reads (by name, or through closures) showed in its profile.
 const byMember: Compare = (a, b) =>
   compareSnowflakes(a.guildId, b.guildId) || compareSnowflakes(a.userId, b.userId)
@@ -164,9 +163,37 @@ const byPrimaryKey = (target: Target): Compare => {
   }
 }
 
+/** Neighbours naming one row merged (into copies: `deltas` is not changed). */
+const mergeNeighbours = (
+  deltas: ReadonlyArray<ActivityDelta>,
+  order: Compare,
+): ReadonlyArray<ActivityDelta> => {
+  const rows: Array<ActivityDelta> = []
+  let merging: MutableDelta | null = null
+  for (const delta of deltas) {
+    const last = rows.length - 1
+    if (last >= 0 && order(rows[last]!, delta) === 0) {
+      if (merging === null) {
+        merging = mutableCopy(rows[last]!)
+        rows[last] = merging
+      }
+      mergeInto(merging, delta)
+    } else {
+      rows.push(delta)
+      merging = null
+    }
+  }
+  return rows
+}
+
 /**
  * The target's rows for a batch (deltas of its kind): deltas naming the same row merged, in
  * primary-key order. A merged row keeps the ids of its first delta in the target's columns.
+ *
+ * The activity buffer hands its deltas over in member order, channels in order within a member:
+ * a member's and a member-and-channel table's rows need no sort then, a member total is merged
+ * from neighbours. The per-channel totals (many deltas, few rows) are gathered by key and only
+ * their rows sorted. A flush's sorts were most of its row building.
  */
 export const rowsOf = (
   target: Target,
@@ -174,21 +201,27 @@ export const rowsOf = (
 ): ReadonlyArray<ActivityDelta> => {
   const order = byPrimaryKey(target)
   let ascending = true
-  for (let i = 1; i < deltas.length && ascending; i++) {
-    ascending = order(deltas[i - 1]!, deltas[i]!) < 0
+  let inOrder = true
+  for (let i = 1; i < deltas.length && inOrder; i++) {
+    const comparison = order(deltas[i - 1]!, deltas[i]!)
+    if (comparison >= 0) ascending = false
+    if (comparison > 0) inOrder = false
   }
-  // Strictly ascending already: sorted, and no two deltas name the same row.
+  // Strictly ascending: sorted, and no two deltas name the same row.
   if (ascending) return deltas
-  // Sorted (stably: the first of equal deltas stays first), then neighbours naming one row merged:
-  // no key strings, no map.
-  const sorted = [...deltas].sort(order)
-  const rows: Array<ActivityDelta> = []
-  for (const delta of sorted) {
-    const last = rows.length - 1
-    if (last >= 0 && order(rows[last]!, delta) === 0) rows[last] = merge(rows[last]!, delta)
-    else rows.push(delta)
+  if (inOrder) return mergeNeighbours(deltas, order)
+  // Out of order (a batch from the spill file): sorted, stably so that the first of equal deltas
+  // stays first, then merged as neighbours.
+  if (target.idFields.includes("userId")) return mergeNeighbours([...deltas].sort(order), order)
+  const byKey = new Map<string, MutableDelta>()
+  for (const delta of deltas) {
+    let key = ""
+    for (const field of target.idFields) key += `${idOf(delta, field)}/`
+    const row = byKey.get(key)
+    if (row === undefined) byKey.set(key, mutableCopy(delta))
+    else mergeInto(row, delta)
   }
-  return rows
+  return [...byKey.values()].sort(order)
 }
 
 /** Consecutive slices of at most `size` (Effect's `chunksOf` copies the rest at every step). */

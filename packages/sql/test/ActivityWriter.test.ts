@@ -106,6 +106,66 @@ describe("ActivityWriter.rowsOf", () => {
   })
 })
 
+describe("ActivityWriter.rowsOf against a plain merge and sort", () => {
+  /** The reference: deltas grouped by the target's ids, merged in arrival order, sorted as numbers. */
+  const reference = (
+    target: ActivityWriter.Target,
+    deltas: ReadonlyArray<ActivityDelta.ActivityDelta>,
+  ) => {
+    const idsOf = (delta: ActivityDelta.ActivityDelta) =>
+      target.idFields.map((field) => BigInt(delta[field] ?? "0"))
+    const groups = new Map<string, ActivityDelta.ActivityDelta>()
+    for (const delta of deltas) {
+      const key = idsOf(delta).join("/")
+      const merged = groups.get(key)
+      groups.set(key, merged === undefined ? delta : ActivityDelta.merge(merged, delta))
+    }
+    return [...groups.values()].sort((a, b) => {
+      const [x, y] = [idsOf(a), idsOf(b)]
+      for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1
+      return 0
+    })
+  }
+  const snowflake = fc.constantFrom("7", "9", "10", "99", "100", "18446744073709551615")
+  const arbitraryDelta = fc
+    .record({
+      guild: snowflake,
+      user: snowflake,
+      channel: snowflake,
+      amount: fc.integer({ min: -5, max: 50 }),
+      day: fc.integer({ min: 20261201, max: 20261209 }),
+    })
+    .map(({ guild, user, channel, amount, day }) =>
+      delta("textMessages", amount, day, {
+        guildId: id(guild),
+        userId: id(user),
+        channelId: id(channel),
+      }),
+    )
+  const textTargets = ActivityWriter.targets.filter((target) => target.kind === "textMessages")
+
+  it("merges and orders any arrival order, and the buffer's member order, like the reference", () => {
+    expect(textTargets.map((target) => target.table)).toEqual([
+      "text_message",
+      "text_message_member",
+      "text_message_channel",
+    ])
+    fc.assert(
+      fc.property(fc.array(arbitraryDelta, { maxLength: 60 }), (deltas) => {
+        const before = JSON.stringify(deltas)
+        // As the activity buffer hands them over: by member, then channel (see its swap).
+        const byMember = reference(textTargets[0]!, deltas)
+        for (const target of textTargets) {
+          expect(ActivityWriter.rowsOf(target, deltas)).toEqual(reference(target, deltas))
+          expect(ActivityWriter.rowsOf(target, byMember)).toEqual(reference(target, byMember))
+        }
+        // Merging copies: the batch itself (kept for a retry) is never changed.
+        expect(JSON.stringify(deltas)).toBe(before)
+      }),
+    )
+  })
+})
+
 describe("ActivityWriter.classify", () => {
   const fail = (cause: object) => new SqlError({ cause, message: "Failed to execute statement" })
   it("deadlocks, lock waits and lost connections are retryable", () => {
