@@ -9,6 +9,7 @@ import type { Snowflake } from "@tally/domain/Snowflake"
 import * as Members from "@tally/sql/Members"
 import * as ShardClients from "@tally/sql/ShardClients"
 import {
+  Cause,
   Chunk,
   Context,
   Deferred,
@@ -97,13 +98,6 @@ export const make = (options: Options = {}) =>
           requests.map((request) => request.userId),
         ),
       ).pipe(
-        Effect.tapError((error) =>
-          Effect.logWarning("cannot load member totals; retrying").pipe(
-            Effect.annotateLogs({ members: requests.length, reason: String(error._tag) }),
-          ),
-        ),
-        Effect.retry(retry),
-        Effect.orDie,
         Effect.flatMap((totals) =>
           buffer.installTotals(
             dbShardId,
@@ -112,6 +106,22 @@ export const make = (options: Options = {}) =>
             ),
           ),
         ),
+        // A defect is retried too: given up on, it would leave these members in flight, and
+        // every call waiting for them (and their messages) waiting for ever. Installing is
+        // idempotent, so a retry after a partial install is safe.
+        Effect.sandbox,
+        Effect.tapError((cause) =>
+          Cause.isFailType(cause)
+            ? Effect.logWarning("cannot load member totals; retrying").pipe(
+                Effect.annotateLogs({ members: requests.length, reason: String(cause.error._tag) }),
+              )
+            : Effect.logError("loading member totals failed unexpectedly; retrying", cause).pipe(
+                Effect.annotateLogs({ members: requests.length }),
+              ),
+        ),
+        Effect.retry(retry),
+        // The schedule never ends: nothing is left to fail with.
+        Effect.orDie,
         Effect.zipRight(
           Effect.sync(() => {
             for (const { guildId, userId, signals } of requests) {

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option } from "effect"
+import * as ShardClients from "@tally/sql/ShardClients"
+import { Context, Effect, Fiber, Layer, Option } from "effect"
 import { ActivityBuffer } from "../src/ActivityBuffer"
+import { Flusher } from "../src/Flusher"
+import * as MemberTotalsModule from "../src/MemberTotals"
 import { MemberTotals } from "../src/MemberTotals"
 import {
   coreLayer,
@@ -39,6 +42,7 @@ const setup = (stored: ReadonlyArray<number>) =>
       }),
     )
     return {
+      context,
       totals: context.unsafeMap.get(MemberTotals.key) as MemberTotals["Type"],
       buffer: context.unsafeMap.get(ActivityBuffer.key) as ActivityBuffer["Type"],
     }
@@ -84,6 +88,41 @@ describe("MemberTotals", () => {
         yield* totals
           .ensureAllLoaded(0, guild, [member(0), member(1)])
           .pipe(Effect.timeout("1 second"))
+      }),
+    30_000,
+  )
+
+  it.scopedLive(
+    "a load that dies is retried: the call waiting for it returns with the stored total",
+    () =>
+      Effect.gen(function* () {
+        const { context, buffer } = yield* setup([42])
+        let installs = 0
+        // The real buffer, but its first install dies (a defect, not a failure).
+        const dyingOnce: ActivityBuffer["Type"] = {
+          ...buffer,
+          installTotals: (dbShardId, totals) =>
+            ++installs === 1
+              ? Effect.dieMessage("install broke")
+              : buffer.installTotals(dbShardId, totals),
+        }
+        const totals = yield* MemberTotalsModule.make({
+          gatherWindow: 0,
+          retryDelay: "10 millis",
+        }).pipe(
+          Effect.provide(
+            Context.make(ActivityBuffer, dyingOnce).pipe(
+              Context.add(Flusher, Context.get(context, Flusher)),
+              Context.add(
+                ShardClients.ShardClients,
+                Context.get(context, ShardClients.ShardClients),
+              ),
+            ),
+          ),
+        )
+        yield* totals.ensureLoaded(0, guild, member(0)).pipe(Effect.timeout("10 seconds"))
+        expect(Option.getOrUndefined(yield* buffer.totalOf(0, guild, member(0)))).toBe(42)
+        expect(installs).toBe(2)
       }),
     30_000,
   )
