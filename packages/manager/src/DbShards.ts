@@ -78,8 +78,6 @@ export class DbShards extends Effect.Service<DbShards>()("@tally/manager/DbShard
 
     // Recount under the counter rows' locks: routes written by other means (imports) count too,
     // and the recount finds every DB shard that routes point to.
-    // TODO: user_route has no index on db_shard_id, so this scans it at every start — remove when
-    // a migration adds one (MySQL has no CREATE INDEX IF NOT EXISTS; MariaDB does).
     yield* Effect.gen(function* () {
       yield* sql`SELECT db_shard_id FROM db_shard_load FOR UPDATE`
       const guilds = yield* sql<CountRow>`

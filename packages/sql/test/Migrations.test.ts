@@ -67,9 +67,23 @@ describe("Migrations.run", () => {
         "db_shard",
         "guild_route",
         "user_route",
+        "user_route_by_db_shard",
         "extra",
       ])
       expect(yield* Migrations.runManagerMigrations({ "0100_extra": create("extra") })).toEqual([])
+    }).pipe(Effect.provide(Testing.layer())),
+  )
+
+  it.scoped("routes are counted per DB shard by index, and the index migration can run again", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      yield* Migrations.runManagerMigrations()
+      yield* sql`DELETE FROM tally_migrations`
+      yield* Migrations.runManagerMigrations()
+      const plan = yield* sql.unsafe<{ key: string | null }>(
+        "EXPLAIN SELECT db_shard_id, COUNT(*) FROM user_route GROUP BY db_shard_id",
+      )
+      expect(plan.map((row) => row.key)).toEqual(["by_db_shard"])
     }).pipe(Effect.provide(Testing.layer())),
   )
 })
