@@ -60,8 +60,9 @@ const pushRows = (rows: MemberRows, into: Array<ActivityDelta.ActivityDelta>) =>
   }
   for (const byChannel of [rows.textMessages, rows.voiceMinutes]) {
     if (byChannel === null) continue
-    if (byChannel.size === 1) for (const row of byChannel.values()) into.push(row)
-    else into.push(...[...byChannel.values()].sort(byChannelId))
+    const channelRows = [...byChannel.values()]
+    if (channelRows.length > 1) channelRows.sort(byChannelId)
+    for (const row of channelRows) into.push(row)
   }
 }
 
@@ -120,6 +121,15 @@ export interface Swapped {
 }
 
 export const memberKey = (guildId: Snowflake, userId: Snowflake): string => `${guildId}/${userId}`
+
+/** The ids a `memberKey` was made of. */
+const idsOfMemberKey = (key: string) => {
+  const slash = key.indexOf("/")
+  return {
+    guildId: key.slice(0, slash) as Snowflake,
+    userId: key.slice(slash + 1) as Snowflake,
+  }
+}
 
 export class ActivityBuffer extends Context.Tag("@tally/gateway/ActivityBuffer")<
   ActivityBuffer,
@@ -279,13 +289,7 @@ export const make = (options: Options = {}) =>
       Ref.update(bufferOf(dbShardId), (state) => {
         for (const [key, alltime] of totals) {
           if (state.members.has(key)) continue
-          const slash = key.indexOf("/")
-          state.members.set(key, {
-            guildId: key.slice(0, slash) as Snowflake,
-            userId: key.slice(slash + 1) as Snowflake,
-            total: alltime,
-            rows: null,
-          })
+          state.members.set(key, { ...idsOfMemberKey(key), total: alltime, rows: null })
         }
         return state
       })

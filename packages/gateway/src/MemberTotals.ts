@@ -90,8 +90,9 @@ export const make = (options: Options = {}) =>
       dbShardId: number,
       guildId: Snowflake,
       requests: ReadonlyArray<LoadRequest>,
-    ) =>
-      onShard(
+    ) => {
+      let attempt = 0
+      return onShard(
         dbShardId,
         Members.loadTotals(
           guildId,
@@ -110,15 +111,17 @@ export const make = (options: Options = {}) =>
         // every call waiting for them (and their messages) waiting for ever. Installing is
         // idempotent, so a retry after a partial install is safe.
         Effect.sandbox,
-        Effect.tapError((cause) =>
-          Cause.isFailType(cause)
+        Effect.tapError((cause) => {
+          attempt += 1
+          const details = { members: requests.length, attempt }
+          return Cause.isFailType(cause)
             ? Effect.logWarning("cannot load member totals; retrying").pipe(
-                Effect.annotateLogs({ members: requests.length, reason: String(cause.error._tag) }),
+                Effect.annotateLogs({ ...details, reason: String(cause.error._tag) }),
               )
             : Effect.logError("loading member totals failed unexpectedly; retrying", cause).pipe(
-                Effect.annotateLogs({ members: requests.length }),
-              ),
-        ),
+                Effect.annotateLogs(details),
+              )
+        }),
         Effect.retry(retry),
         // The schedule never ends: nothing is left to fail with.
         Effect.orDie,
@@ -135,6 +138,7 @@ export const make = (options: Options = {}) =>
         ),
         Effect.annotateLogs({ dbShardId, guildId }),
       )
+    }
 
     const worker = (dbShardId: number, queue: Queue.Queue<LoadRequest>) =>
       Effect.gen(function* () {

@@ -45,35 +45,44 @@ const award = (xp: number, messages = 1): Award.Counted =>
   }) as Award.Counted
 
 describe("the buffer and the member's total change in one step", () => {
-  it.effect("a swap hands rows over in primary-key order: members, then channels", () =>
+  it.effect("a swap hands rows over in primary-key order: guilds, members, then channels", () =>
     Effect.gen(function* () {
       const buffer = yield* ActivityBuffers.make()
       // Numeric order differs from the order of accrual and from the ids' text order.
-      const users = [member(30), member(4), member(200)]
-      const channels = [id(90n), id(1_000n), id(7n)]
+      const [otherGuild, users, channels] = [id(7n), [id(30n), id(4n), id(200n)], [90n, 1000n, 7n]]
+      const guilds = [guildId, otherGuild]
       yield* buffer.installTotals(
         0,
-        users.map((userId) => [memberKey(guildId, userId), 0] as const),
+        guilds.flatMap((guild) => users.map((userId) => [memberKey(guild, userId), 0] as const)),
       )
       yield* buffer.transact(0, (step) => {
-        for (const userId of users) {
-          for (const channel of channels) {
-            step.accrue(guildId, userId, { ...award(1), channelId: channel }, keys)
+        for (const guild of guilds) {
+          for (const userId of users) {
+            for (const channel of channels) {
+              step.accrue(guild, userId, { ...award(1), channelId: id(channel) }, keys)
+            }
           }
         }
       })
       const { deltas } = Option.getOrThrow(yield* buffer.swap(0))
-      const text = deltas.filter((delta) => delta.kind === "textMessages")
-      expect(text.map((delta) => [delta.userId, delta.channelId])).toEqual(
-        [member(4), member(30), member(200)].flatMap((userId) =>
-          [id(7n), id(90n), id(1_000n)].map((channel) => [userId, channel]),
-        ),
+      const ofKind = (kind: ActivityDelta.DeltaKind) =>
+        deltas.filter((delta) => delta.kind === kind)
+      const inOrder = [otherGuild, guildId].flatMap((guild) =>
+        [id(4n), id(30n), id(200n)].map((userId) => [guild, userId]),
       )
-      expect(deltas.filter((delta) => delta.kind === "xp").map((delta) => delta.userId)).toEqual([
-        member(4),
-        member(30),
-        member(200),
-      ])
+      expect(ofKind("xp").map((delta) => [delta.guildId, delta.userId])).toEqual(inOrder)
+      expect(
+        ofKind("textMessages").map((delta) => [delta.guildId, delta.userId, delta.channelId]),
+      ).toEqual(inOrder.flatMap((member) => ["7", "90", "1000"].map((c) => [...member, c])))
+      // So the writer takes the rows of a member's table (of a per-member kind) and of a
+      // member-and-channel table as they are, not even copied.
+      for (const target of ActivityWriter.targets) {
+        const rows = ofKind(target.kind)
+        const oneRowEach = ActivityDelta.isPerChannel(target.kind)
+          ? target.idFields.length === 3
+          : target.idFields.includes("userId")
+        if (oneRowEach && rows.length > 0) expect(ActivityWriter.rowsOf(target, rows)).toBe(rows)
+      }
     }),
   )
 

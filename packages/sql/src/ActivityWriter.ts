@@ -210,9 +210,10 @@ export const rowsOf = (
   // Strictly ascending: sorted, and no two deltas name the same row.
   if (ascending) return deltas
   if (inOrder) return mergeNeighbours(deltas, order)
-  // Out of order (a batch from the spill file): sorted, stably so that the first of equal deltas
-  // stays first, then merged as neighbours.
+  // Out of order for a member's table only when swapped by an older version (its spill file):
+  // sorted, stably so that the first of equal deltas stays first, then merged as neighbours.
   if (target.idFields.includes("userId")) return mergeNeighbours([...deltas].sort(order), order)
+  // Per-channel totals, at every flush.
   const byKey = new Map<string, MutableDelta>()
   for (const delta of deltas) {
     let key = ""
