@@ -6,7 +6,11 @@ import type { PoolOptions } from "mysql2"
 /** A database URL that could not be read. Never carries the URL itself: it may hold a password. */
 export class InvalidDatabaseUrl extends Data.TaggedError("InvalidDatabaseUrl")<{
   readonly reason: string
-}> {}
+}> {
+  override get message() {
+    return `not a usable database URL: ${this.reason}`
+  }
+}
 
 /** The parts of `mysql://user:password@host:port/database`. */
 export interface DatabaseConfig {
