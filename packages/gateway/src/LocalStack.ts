@@ -32,21 +32,55 @@ const server = (url: string) =>
     Effect.map((sql) => sql.withoutTransforms()),
   )
 
-/** Fails with a sentence naming the URL and how to start a server when none answers. */
-export const checkServer = (url: string) =>
-  Effect.scoped(Effect.flatMap(server(url), (sql) => sql`SELECT 1`)).pipe(
-    Effect.timeout(Duration.seconds(10)),
-    Effect.mapError(
-      () =>
-        new ServerUnavailable({
-          reason:
-            `No MySQL/MariaDB answers at ${url}. Start one, for example ` +
-            "`sudo service mariadb start` (root without password on 127.0.0.1:3306), or " +
-            "`docker run -d -p 3306:3306 -e MARIADB_ALLOW_EMPTY_ROOT_PASSWORD=1 mariadb:11`.",
-        }),
-    ),
-    Effect.asVoid,
-  )
+/** A server URL fit to print: its password (if any) masked. */
+export const displayUrl = (url: string): string => {
+  if (!URL.canParse(url)) return "(not a URL)"
+  const parsed = new URL(url)
+  if (parsed.password !== "") parsed.password = "***"
+  return parsed.toString().replace(/\/$/, "")
+}
+
+/** The login was refused: the server answered, so starting one is not the advice to give. */
+const loginRefused = (error: unknown) => {
+  const cause = (error as { readonly cause?: { readonly errno?: unknown } } | undefined)?.cause
+  return cause?.errno === 1045 || cause?.errno === 1698
+}
+
+/**
+ * Fails with a sentence when `url` (named by `setting` in messages) is no server URL, names a
+ * database (the caller's databases get names of their own), refuses the login, or does not answer
+ * (then with how to start a server).
+ */
+export const checkServer = (url: string, setting?: string) =>
+  Effect.gen(function* () {
+    const where = setting === undefined ? displayUrl(url) : `${displayUrl(url)} (${setting})`
+    const config = yield* DatabaseUrl.parse(url).pipe(
+      Effect.mapError(
+        (error) =>
+          new ServerUnavailable({ reason: `${setting ?? "the server URL"} is ${error.message}` }),
+      ),
+    )
+    if (config.database !== undefined && config.database !== "") {
+      return yield* new ServerUnavailable({
+        reason: `${where} names a database; give the server only (mysql://user:password@host:port), its databases are named here`,
+      })
+    }
+    yield* Effect.scoped(Effect.flatMap(server(url), (sql) => sql`SELECT 1`)).pipe(
+      Effect.timeout(Duration.seconds(10)),
+      Effect.mapError((error) =>
+        loginRefused(error)
+          ? new ServerUnavailable({
+              reason: `MySQL/MariaDB at ${where} refused the login: check the user and password.`,
+            })
+          : new ServerUnavailable({
+              reason:
+                `No MySQL/MariaDB answers at ${where}. Start one, for example ` +
+                "`sudo service mariadb start` (root without password on 127.0.0.1:3306), or " +
+                "`docker run -d -p 3306:3306 -e MARIADB_ALLOW_EMPTY_ROOT_PASSWORD=1 mariadb:11`.",
+            }),
+      ),
+    )
+  })
 
 /** Drops every database whose name starts with `prefix_`. */
 export const dropDatabases = (url: string, prefix: string) =>

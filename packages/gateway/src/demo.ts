@@ -17,9 +17,11 @@ import { loadTrace, type Trace } from "@tally/discord-sim/Trace"
 import { generateTrace } from "@tally/discord-sim/TraceGenerator"
 import { worldFromTrace } from "@tally/discord-sim/TraceWorld"
 import { unsafeMake } from "@tally/domain/Snowflake"
+import { stopOnlyOnce } from "@tally/manager/Signals"
 import { Data, Effect, Logger, LogLevel, Metric } from "effect"
 import * as GuildExport from "./GuildExport"
 import * as LocalStack from "./LocalStack"
+import * as Spill from "./Spill"
 
 class UsageError extends Data.TaggedError("UsageError")<{ readonly reason: string }> {}
 
@@ -115,11 +117,16 @@ const program = Effect.gen(function* () {
   // The local server by default; TALLY_DEMO_MYSQL_URL points the demo elsewhere.
   const serverUrl = process.env.TALLY_DEMO_MYSQL_URL ?? LocalStack.defaultServerUrl
 
-  yield* LocalStack.checkServer(serverUrl)
+  const shown = LocalStack.displayUrl(serverUrl)
+
+  yield* LocalStack.checkServer(
+    serverUrl,
+    process.env.TALLY_DEMO_MYSQL_URL === undefined ? undefined : "TALLY_DEMO_MYSQL_URL",
+  )
   // Two demos on one server would empty each other's databases.
   if (!(yield* LocalStack.holdServerLock(serverUrl, PREFIX))) {
     return yield* new UsageError({
-      reason: `another demo is running against ${serverUrl} (it uses the ${PREFIX}_* databases): let it end first`,
+      reason: `another demo is running against ${shown} (it uses the ${PREFIX}_* databases): let it end first`,
     })
   }
   // Read before anything is emptied: a trace that cannot be read leaves the last run's data.
@@ -127,11 +134,15 @@ const program = Effect.gen(function* () {
     args.trace === null
       ? generateTrace({ seed: 1, messages: args.generate, guilds: 3 })
       : yield* loadTrace(args.trace)
+  // Nothing would ever be caught up with: the demo would wait for its time limit.
+  if (trace.events.length === 0) {
+    return yield* new UsageError({ reason: `--trace: ${args.trace} holds no messages to replay` })
+  }
   const dropped = yield* LocalStack.dropDatabases(serverUrl, PREFIX)
-  yield* line(`databases: ${serverUrl}/${PREFIX}_* (emptied ${dropped} from the last run)`)
+  yield* line(`databases: ${shown}/${PREFIX}_* (emptied ${dropped} from the last run)`)
   const world = worldFromTrace(trace)
   yield* line(
-    `input: ${args.trace ?? `generated trace (${args.generate} messages)`} — ${world.messages.length} messages in ${world.guilds.length} guilds`,
+    `input: ${args.trace ?? `generated trace (${args.generate} messages)`} — ${world.messages.length} messages in ${world.guilds.length} guild${world.guilds.length === 1 ? "" : "s"}`,
   )
 
   const dbs = LocalStack.databases(serverUrl, PREFIX, args.dbShards)
@@ -143,7 +154,27 @@ const program = Effect.gen(function* () {
   })
   const stateDirectory = yield* Effect.acquireRelease(
     Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "tally-demo-"))),
-    (directory) => Effect.sync(() => Fs.rmSync(directory, { recursive: true, force: true })),
+    (directory) =>
+      Effect.sync(() => {
+        // What a stop left "for the next start" (its log says so): a demo never resumes.
+        const left = Object.values(Spill.fileNames).filter((name) => {
+          try {
+            return Fs.statSync(Path.join(directory, name)).size > 0
+          } catch {
+            return false
+          }
+        })
+        Fs.rmSync(directory, { recursive: true, force: true })
+        return left
+      }).pipe(
+        Effect.flatMap((left) =>
+          left.length === 0
+            ? Effect.void
+            : Effect.logWarning(
+                "the demo does not resume: what its stop saved for a next start is dropped",
+              ).pipe(Effect.annotateLogs({ files: left.join(", ") })),
+        ),
+      ),
   )
   yield* line(
     `simulator ${sim.apiUrl} (${args.discordShards} Discord shards), manager ${manager.url}, ${args.dbShards} DB shards`,
@@ -222,6 +253,8 @@ const program = Effect.gen(function* () {
   )
 })
 
+// Ctrl-C stops the demo and removes what it made; a relayed second signal must not cut that short.
+stopOnlyOnce()
 program.pipe(
   Effect.scoped,
   Effect.catchAll((error) =>
