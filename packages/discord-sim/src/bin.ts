@@ -2,7 +2,8 @@
  * `pnpm --filter @tally/discord-sim start [--trace FILE|DIR] [--generate N] [--port N]
  *  [--speed max|real|N] [--discord-shards N] [--token T] [--seed N] [--heartbeat-interval MS]`
  *
- * Starts the simulator and prints what a bot needs. The last line printed at start is
+ * Starts the simulator and prints what a bot needs (a value it cannot use, or an option that would
+ * be ignored, ends it with one sentence). The last line printed at start is
  * `discord-sim ready {json}` for scripts that start it as a child process.
  */
 import { parseArgs } from "node:util"
@@ -47,37 +48,53 @@ const { values } = parsed
 const numberOption = (
   name: string,
   text: string | undefined,
-  max = Number.MAX_SAFE_INTEGER,
+  { min = 0, max = Number.MAX_SAFE_INTEGER } = {},
 ): number | undefined => {
   if (text === undefined) return undefined
   const value = Number(text)
-  return Number.isInteger(value) && value >= 0 && value <= max
+  return Number.isInteger(value) && value >= min && value <= max
     ? value
-    : fail(`--${name} expects a whole number from 0 to ${max}`)
+    : fail(`--${name} expects a whole number from ${min} to ${max}`)
+}
+
+// Options that only shape a generated trace mean nothing without one: say so, not ignore them.
+if (values.generate === undefined) {
+  for (const name of ["guilds", "seed"] as const) {
+    if (process.argv.some((arg) => arg === `--${name}` || arg.startsWith(`--${name}=`))) {
+      fail(`--${name} applies to --generate only`)
+    }
+  }
+}
+if (values.trace !== undefined && values.generate !== undefined) {
+  fail("--trace and --generate are alternatives: give one")
 }
 
 const program = Effect.gen(function* () {
   let trace: Trace | undefined
   if (values.trace !== undefined) trace = yield* loadTrace(values.trace)
   else if (values.generate !== undefined) {
-    const guilds = numberOption("guilds", values.guilds)
+    const guilds = numberOption("guilds", values.guilds, { min: 1, max: 1000 })
     trace = generateTrace({
       seed: numberOption("seed", values.seed) ?? 1,
-      messages: numberOption("generate", values.generate) ?? 1000,
+      messages: numberOption("generate", values.generate, { min: 1, max: 10_000_000 }) ?? 1000,
       ...(guilds !== undefined ? { guilds } : {}),
     })
   }
   const speed = yield* Effect.try(() => parseSpeed(values.speed)).pipe(
     Effect.orElse(() => Effect.sync(() => fail(`--speed expects max, real or a factor above 0`))),
   )
-  const discordShards = numberOption("discord-shards", values["discord-shards"]) ?? 1
+  const discordShards =
+    numberOption("discord-shards", values["discord-shards"], { min: 1, max: 1024 }) ?? 1
   const sim = yield* DiscordSim.make({
-    port: numberOption("port", values.port, 65_535),
+    port: numberOption("port", values.port, { max: 65_535 }),
     token: values.token,
     trace,
     speed,
     discordShards,
-    heartbeatIntervalMillis: numberOption("heartbeat-interval", values["heartbeat-interval"]),
+    heartbeatIntervalMillis: numberOption("heartbeat-interval", values["heartbeat-interval"], {
+      min: 100,
+      max: 600_000,
+    }),
   })
   const replay = yield* sim.replay.status
   const lines = [
