@@ -85,6 +85,13 @@ export class NotReady extends Schema.TaggedError<NotReady>()(
   HttpApiSchema.annotations({ status: 503 }),
 ) {}
 
+/** The manager has never given this guild a route: Tally holds no data of it. */
+export class GuildNotRouted extends Schema.TaggedError<GuildNotRouted>()(
+  "GuildNotRouted",
+  { guildId: Snowflake },
+  HttpApiSchema.annotations({ status: 404 }),
+) {}
+
 /** `Authorization: Bearer <MANAGER_TOKEN>` on everything under /v1. */
 export class Authorization extends HttpApiMiddleware.Tag<Authorization>()(
   "@tally/domain/ManagerApi/Authorization",
@@ -116,6 +123,15 @@ export class HealthGroup extends HttpApiGroup.make("health")
 export class RoutesGroup extends HttpApiGroup.make("routes")
   .add(HttpApiEndpoint.get("guild")`/guilds/${guildIdParam}`.addSuccess(GuildRoute))
   .add(
+    HttpApiEndpoint.get("existingGuild")`/guilds/${guildIdParam}/existing`
+      .addSuccess(GuildRoute)
+      .addError(GuildNotRouted)
+      .annotate(
+        OpenApi.Description,
+        "The guild's route if it has one; never assigns one (for read-only tools such as export)",
+      ),
+  )
+  .add(
     HttpApiEndpoint.post("guilds", "/guilds/batch")
       .setPayload(
         Schema.Struct({ guildIds: Schema.Array(Snowflake).pipe(Schema.maxItems(MAX_BATCH)) }),
@@ -135,7 +151,7 @@ export class RoutesGroup extends HttpApiGroup.make("routes")
   .middleware(Authorization)
   .annotate(
     OpenApi.Description,
-    "The DB shard of a guild or user; assigned on the first ask and never changed",
+    "The DB shard of a guild or user; assigned on the first ask (not by `existing`), never changed",
   ) {}
 
 export class ShardsGroup extends HttpApiGroup.make("shards")

@@ -15,3 +15,10 @@ export const isSnowflake = (value: unknown): value is Snowflake =>
   typeof value === "string" &&
   DIGITS.test(value) &&
   (value.length < 20 || BigInt(value) <= MAX_SNOWFLAKE)
+
+/**
+ * An id a person typed for a real guild: Discord's ids of today have 17 to 20 digits, so "123"
+ * is a typo, not a guild (a lookup of it would create a route for nothing).
+ */
+export const isGuildId = (value: string): value is Snowflake =>
+  /^\d{17,20}$/.test(value) && isSnowflake(value)

@@ -1,14 +1,13 @@
 import { execFile } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { promisify } from "node:util"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it, layer } from "@effect/vitest"
 import * as LevelCurve from "@tally/domain/LevelCurve"
 import * as PeriodKey from "@tally/domain/PeriodKey"
 import { unsafeMake } from "@tally/domain/Snowflake"
 import * as Testing from "@tally/sql/testing"
-import { Effect, Metric, MetricBoundaries, TestClock } from "effect"
+import { Context, Effect, Layer, Metric, MetricBoundaries, TestClock } from "effect"
 import * as GuildExport from "../src/GuildExport"
 import * as LocalStack from "../src/LocalStack"
 import * as Prometheus from "../src/Prometheus"
@@ -154,30 +153,77 @@ describe("Prometheus text of the metric registry", () => {
   )
 })
 
-describe("the export command", () => {
-  it.scopedLive(
+class Stack extends Context.Tag("test/export/Stack")<
+  Stack,
+  {
+    readonly manager: LocalStack.ManagerHandle
+    readonly dbs: LocalStack.Databases
+    readonly folder: string
+  }
+>() {}
+
+/** One manager over one DB shard, where GUILD has a route (and so data, if only none). */
+const StackLive = Layer.scoped(
+  Stack,
+  Effect.gen(function* () {
+    const dbs = yield* throwawayDatabases(1)
+    const manager = yield* LocalStack.startManager(dbs)
+    const folder = yield* temporaryDirectory
+    const routed = yield* managerRequest(manager, `/v1/routes/guilds/${GUILD}`)
+    expect(routed.status).toBe(200)
+    return { manager, dbs, folder }
+  }),
+)
+
+const managerRequest = (manager: LocalStack.ManagerHandle, route: string) =>
+  Effect.promise(async () => {
+    const response = await fetch(`${manager.url}${route}`, {
+      headers: { authorization: `Bearer ${manager.token}` },
+    })
+    return { status: response.status, body: await response.json() }
+  })
+
+/** Runs `src/export.ts` as `pnpm … export` does; `env` overrides the stack's settings. */
+const runExport = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Effect.flatMap(Stack, ({ manager, dbs, folder }) =>
+    Effect.async<{ code: number; stdout: string; stderr: string }>((resume) => {
+      execFile(
+        process.execPath,
+        ["--import", "tsx", "src/export.ts", ...args],
+        {
+          cwd: Path.join(repoRoot, "packages/gateway"),
+          env: {
+            ...process.env,
+            INIT_CWD: folder,
+            MANAGER_URL: manager.url,
+            MANAGER_TOKEN: manager.token,
+            SHARD_DATABASE_URLS: LocalStack.shardUrlsText(dbs.shardUrls),
+            ...env,
+          },
+        },
+        (error, stdout, stderr) =>
+          resume(Effect.succeed({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr })),
+      )
+    }),
+  )
+
+/** A failure as the user sees it: exit 1 and one sentence on stderr, no log line or stack. */
+const expectOneSentence = (result: { code: number; stdout: string; stderr: string }) => {
+  expect(result.code).toBe(1)
+  expect(result.stdout).toBe("")
+  expect(result.stderr).toMatch(/^export failed: [^\n]+\n$/)
+  return result.stderr
+}
+
+layer(StackLive, { timeout: 90_000, excludeTestServices: true })("the export command", (it) => {
+  it.effect(
     "--out writes the document to the file; stdout stays empty and the log line goes to stderr",
     () =>
       Effect.gen(function* () {
-        const dbs = yield* throwawayDatabases(1)
-        const manager = yield* LocalStack.startManager(dbs)
-        const out = Path.join(yield* temporaryDirectory, "guild.json")
-        const { stdout, stderr } = yield* Effect.promise(() =>
-          promisify(execFile)(
-            process.execPath,
-            ["--import", "tsx", "src/export.ts", "--guild", GUILD, "--out", out],
-            {
-              cwd: Path.join(repoRoot, "packages/gateway"),
-              env: {
-                ...process.env,
-                INIT_CWD: Path.dirname(out),
-                MANAGER_URL: manager.url,
-                MANAGER_TOKEN: manager.token,
-                SHARD_DATABASE_URLS: LocalStack.shardUrlsText(dbs.shardUrls),
-              },
-            },
-          ),
-        )
+        const { folder } = yield* Stack
+        const out = Path.join(folder, "guild.json")
+        const { code, stdout, stderr } = yield* runExport(["--guild", GUILD, "--out", "guild.json"])
+        expect(code).toBe(0)
         expect(stdout).toBe("")
         expect(stderr).toContain(`wrote 0 members to ${out}`)
         expect(stderr).not.toContain("undefined")
@@ -186,6 +232,73 @@ describe("the export command", () => {
           members: [],
         })
       }),
-    60_000,
+  )
+
+  it.effect("a guild Tally has never seen is an error, and the export gives it no route", () =>
+    Effect.gen(function* () {
+      const { manager } = yield* Stack
+      const unknown = "260730761364171000"
+      const before = yield* managerRequest(manager, "/v1/shards")
+      const stderr = expectOneSentence(yield* runExport(["--guild", unknown]))
+      expect(stderr).toBe(`export failed: guild ${unknown} has no data in Tally (no route)\n`)
+      expect(yield* managerRequest(manager, "/v1/shards")).toEqual(before)
+      const lookup = yield* managerRequest(manager, `/v1/routes/guilds/${unknown}/existing`)
+      expect(lookup).toEqual({ status: 404, body: { _tag: "GuildNotRouted", guildId: unknown } })
+    }),
+  )
+
+  it.effect("--guild takes what deploy-commands takes: 17 to 20 digits", () =>
+    Effect.gen(function* () {
+      for (const wrong of ["123", "abc"]) {
+        const stderr = expectOneSentence(yield* runExport(["--guild", wrong]))
+        expect(stderr).toBe(`export failed: "${wrong}" is not a guild id\n`)
+      }
+    }),
+  )
+
+  it.effect("--out in a folder that does not exist: one sentence naming the file", () =>
+    Effect.gen(function* () {
+      const stderr = expectOneSentence(
+        yield* runExport(["--guild", GUILD, "--out", "/nonexistent/dir/x.json"]),
+      )
+      expect(stderr).toBe("export failed: cannot write /nonexistent/dir/x.json: no such folder\n")
+    }),
+  )
+
+  it.effect("a DB shard that does not answer: SHARD_DATABASE_URLS named, no warning first", () =>
+    Effect.gen(function* () {
+      const stderr = expectOneSentence(
+        yield* runExport(["--guild", GUILD], {
+          SHARD_DATABASE_URLS: "0=mysql://root@127.0.0.1:1/tally_nowhere",
+        }),
+      )
+      expect(stderr).toContain("DB shard 0 (127.0.0.1:1) cannot be reached (ECONNREFUSED)")
+      expect(stderr).toContain("SHARD_DATABASE_URLS")
+    }),
+  )
+
+  it.effect("a DB shard that refuses the login says so, without the password", () =>
+    Effect.gen(function* () {
+      const { dbs } = yield* Stack
+      const url = new URL(dbs.shardUrls.get(0)!)
+      url.password = "a-secret-password"
+      const stderr = expectOneSentence(
+        yield* runExport(["--guild", GUILD], { SHARD_DATABASE_URLS: `0=${url}` }),
+      )
+      expect(stderr).toContain('refused the login of user "root"')
+      expect(stderr).toContain("SHARD_DATABASE_URLS")
+      expect(stderr).not.toContain("a-secret-password")
+    }),
+  )
+
+  it.effect("SHARD_DATABASE_URLS that cannot be read: the setting and the reason", () =>
+    Effect.gen(function* () {
+      const stderr = expectOneSentence(
+        yield* runExport(["--guild", GUILD], { SHARD_DATABASE_URLS: "0=nonsense" }),
+      )
+      expect(stderr).toBe(
+        "export failed: SHARD_DATABASE_URLS is not valid: DB shard 0: not a URL\n",
+      )
+    }),
   )
 })

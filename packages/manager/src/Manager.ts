@@ -1,4 +1,5 @@
 import { NodeContext } from "@effect/platform-node"
+import * as ShardClients from "@tally/sql/ShardClients"
 import { Config, ConfigError, Effect, Either, Layer, Logger, LogLevel } from "effect"
 import { DbShards, layerShardClients } from "./DbShards"
 import { Gateways } from "./Gateways"
@@ -6,6 +7,7 @@ import * as ManagerDatabase from "./ManagerDatabase"
 import * as ManagerHttp from "./ManagerHttp"
 import * as ManagerToken from "./ManagerToken"
 import { Routes } from "./Routes"
+import * as Settings from "./Settings"
 
 /** LOG_LEVEL by name or label, any case: `Info`, `Warning`, `warn`, `debug` (default Info). */
 export const logLevelConfig = Config.string("LOG_LEVEL").pipe(
@@ -16,7 +18,13 @@ export const logLevelConfig = Config.string("LOG_LEVEL").pipe(
       (level) => level._tag.toLowerCase() === wanted || level.label.toLowerCase() === wanted,
     )
     return level === undefined
-      ? Either.left(ConfigError.InvalidData([], `LOG_LEVEL: unknown level ${text}`))
+      ? Either.left(
+          ConfigError.InvalidData(
+            ["LOG_LEVEL"],
+            `unknown level ${JSON.stringify(text)} ` +
+              "(Trace, Debug, Info, Warning, Error, Fatal or None)",
+          ),
+        )
       : Either.right(level)
   }),
 )
@@ -29,10 +37,27 @@ export const layerServices = Layer.mergeAll(Routes.Default, Gateways.Default).pi
   Layer.provide(Layer.merge(ManagerDatabase.layer, layerShardClients)),
 )
 
-/** The whole manager from its configuration: databases, services, token and HTTP server. */
-export const layer = ManagerHttp.layer.pipe(
-  Layer.provide(layerServices),
-  Layer.provide(ManagerToken.layer),
-  Layer.provide(NodeContext.layer),
-  Layer.provide(layerLogLevel),
+/** Every setting the manager reads that can be wrong (MANAGER_TOKEN cannot). */
+export const settingsConfig = Config.all({
+  server: ManagerHttp.serverConfig,
+  database: ManagerDatabase.databaseConfig,
+  dbShards: ShardClients.shardUrlsConfig,
+  logLevel: logLevelConfig,
+})
+
+/**
+ * The whole manager from its configuration: databases, services, token and HTTP server. The
+ * layers read their settings again; checking them all first means a wrong one stops the start
+ * before any database is created or migrated, and every wrong one is named at once.
+ */
+export const layer = Layer.unwrapEffect(
+  Effect.as(
+    Settings.check(settingsConfig),
+    ManagerHttp.layer.pipe(
+      Layer.provide(layerServices),
+      Layer.provide(ManagerToken.layer),
+      Layer.provide(NodeContext.layer),
+      Layer.provide(layerLogLevel),
+    ),
+  ),
 )

@@ -70,6 +70,13 @@ export class ManagerClient extends Context.Tag("@tally/manager/ManagerClient")<
   {
     /** The DB shard of a guild; assigned by the manager on the first ask, then cached. */
     readonly guildRoute: (guildId: Snowflake.Snowflake) => Effect.Effect<number, ManagerError>
+    /**
+     * The DB shard of a guild the manager has routed before, none for one it never has; never
+     * assigns a route (for read-only tools).
+     */
+    readonly existingGuildRoute: (
+      guildId: Snowflake.Snowflake,
+    ) => Effect.Effect<Option.Option<number>, ManagerError>
     /** The DB shard of a user; assigned by the manager on the first ask, then cached. */
     readonly userRoute: (userId: Snowflake.Snowflake) => Effect.Effect<number, ManagerError>
     /** A route already known to this process, without asking. */
@@ -232,6 +239,16 @@ export const make = (
     return {
       guildRoute: guilds.lookup,
       userRoute: users.lookup,
+      existingGuildRoute: (guildId) =>
+        Effect.suspend(() => {
+          const cached = guilds.peek(guildId)
+          if (Option.isSome(cached)) return Effect.succeed(cached)
+          return client.routes.existingGuild({ path: { guildId } }).pipe(
+            Effect.map((route) => Option.some(route.dbShardId)),
+            Effect.catchTag("GuildNotRouted", () => Effect.succeedNone),
+            call,
+          )
+        }),
       cachedGuildRoute: guilds.peek,
       heartbeat: (instanceId, heartbeat) =>
         call(client.gateways.heartbeat({ path: { instanceId }, payload: heartbeat })),

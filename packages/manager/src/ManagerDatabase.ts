@@ -3,7 +3,7 @@ import { SqlClient } from "@effect/sql"
 import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as DatabaseUrl from "@tally/sql/DatabaseUrl"
 import * as Migrations from "@tally/sql/Migrations"
-import { Config, Effect, Layer, Redacted } from "effect"
+import { Config, ConfigError, Effect, Either, Layer, Redacted } from "effect"
 
 const statement = (text: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(text).raw)
@@ -37,6 +37,17 @@ export const urlConfig = Config.redacted("MANAGER_DATABASE_URL").pipe(
   Config.withDefault(Redacted.make(defaultUrl)),
 )
 
+/** MANAGER_DATABASE_URL, read: the URL (for creating the database) and its parts. */
+export const databaseConfig = urlConfig.pipe(
+  Config.mapOrFail((url) =>
+    Either.match(DatabaseUrl.parse(url), {
+      onLeft: (error) =>
+        Either.left(ConfigError.InvalidData(["MANAGER_DATABASE_URL"], error.message)),
+      onRight: (config) => Either.right({ url, config }),
+    }),
+  ),
+)
+
 /**
  * The manager database's `SqlClient`: the database is created if missing (where the user may)
  * and migrated before anything uses it.
@@ -44,8 +55,7 @@ export const urlConfig = Config.redacted("MANAGER_DATABASE_URL").pipe(
 export const layer = Layer.scoped(
   SqlClient.SqlClient,
   Effect.gen(function* () {
-    const url = yield* urlConfig
-    const config = yield* DatabaseUrl.parse(url)
+    const { url, config } = yield* databaseConfig
 
     yield* Migrations.ensureDatabase(url).pipe(
       Effect.catchTag("SqlError", (error) =>

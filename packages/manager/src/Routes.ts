@@ -115,6 +115,11 @@ export class Routes extends Effect.Service<Routes>()("@tally/manager/Routes", {
         }),
       )
 
+    const unavailable = (error: SqlError) =>
+      Effect.logWarning("route lookup failed", error).pipe(
+        Effect.zipRight(new ManagerApi.RoutingUnavailable({ reason: error.message })),
+      )
+
     const resolve = (kind: RouteKind, requested: ReadonlyArray<string>) =>
       Effect.gen(function* () {
         const ids = [...new Set(requested)]
@@ -127,11 +132,7 @@ export class Routes extends Effect.Service<Routes>()("@tally/manager/Routes", {
         }
         return found
       }).pipe(
-        Effect.catchTag("SqlError", (error) =>
-          Effect.logWarning("route lookup failed", error).pipe(
-            Effect.zipRight(new ManagerApi.RoutingUnavailable({ reason: error.message })),
-          ),
-        ),
+        Effect.catchTag("SqlError", unavailable),
         Effect.withSpan("Routes.resolve", {
           attributes: { table: kind.table, count: requested.length },
         }),
@@ -157,6 +158,18 @@ export class Routes extends Effect.Service<Routes>()("@tally/manager/Routes", {
         ),
       )
 
-    return { guilds, users } as const
+    /** Read-only: a guild without a route fails with `GuildNotRouted` and still has none. */
+    const existingGuild = (guildId: Snowflake.Snowflake) =>
+      selectKnown(guildKind, [guildId], false).pipe(
+        Effect.catchTag("SqlError", unavailable),
+        Effect.flatMap(([row]) =>
+          row === undefined
+            ? new ManagerApi.GuildNotRouted({ guildId })
+            : Effect.succeed(new ManagerApi.GuildRoute({ guildId, dbShardId: row.dbShardId })),
+        ),
+        Effect.withSpan("Routes.existingGuild"),
+      )
+
+    return { guilds, users, existingGuild } as const
   }),
 }) {}

@@ -14,6 +14,7 @@ const endpoints = [
   ["get", "/health"],
   ["get", "/health/ready"],
   ["get", "/v1/routes/guilds/{guildId}"],
+  ["get", "/v1/routes/guilds/{guildId}/existing"],
   ["post", "/v1/routes/guilds/batch"],
   ["get", "/v1/routes/users/{userId}"],
   ["post", "/v1/routes/users/batch"],
@@ -24,6 +25,7 @@ const endpoints = [
 
 const protectedRequests = [
   ["GET", "/v1/routes/guilds/1"],
+  ["GET", "/v1/routes/guilds/1/existing"],
   ["POST", "/v1/routes/guilds/batch"],
   ["GET", "/v1/routes/users/1"],
   ["POST", "/v1/routes/users/batch"],
@@ -107,6 +109,56 @@ layer(ServerLive, { timeout: 60_000, excludeTestServices: true })(
         expect(body.components.securitySchemes.bearer).toEqual({ type: "http", scheme: "bearer" })
       }),
     )
+
+    describe("the read-only guild lookup", () => {
+      it.effect("a guild never asked for is 404 GuildNotRouted, and still has no route after", () =>
+        Effect.gen(function* () {
+          const { url } = yield* Server
+          const guildId = "300000000000000001"
+          const before = yield* ask(url, "/v1/shards")
+          for (let attempt = 0; attempt < 2; attempt++) {
+            const answer = yield* ask(url, `/v1/routes/guilds/${guildId}/existing`)
+            expect(answer).toMatchObject({ status: 404, body: { _tag: "GuildNotRouted", guildId } })
+          }
+          expect(yield* ask(url, "/v1/shards")).toEqual(before)
+        }),
+      )
+
+      it.effect("a routed guild gets the route it was given", () =>
+        Effect.gen(function* () {
+          const { url } = yield* Server
+          const guildId = "300000000000000002"
+          const given = yield* ask(url, `/v1/routes/guilds/${guildId}`)
+          const found = yield* ask(url, `/v1/routes/guilds/${guildId}/existing`)
+          expect(found).toEqual({ ...given, status: 200 })
+          expect(found.body).toEqual({ guildId, dbShardId: expect.any(Number) })
+        }),
+      )
+    })
+
+    describe("a body that is not JSON", () => {
+      const unreadable = [
+        ["POST", "/v1/routes/guilds/batch"],
+        ["POST", "/v1/routes/users/batch"],
+        ["PUT", "/v1/gateways/gw-c/heartbeat"],
+      ] as const
+
+      it.effect("is 400 on every endpoint that takes a body, with a JSON body saying so", () =>
+        Effect.gen(function* () {
+          const { url } = yield* Server
+          for (const [method, route] of unreadable) {
+            const answer = yield* ask(url, route, { method, body: '{"guildIds": [' })
+            expect([method, route, answer.status]).toEqual([method, route, 400])
+            expect(answer.contentType).toContain("application/json")
+            expect(answer.body).toEqual({
+              _tag: "HttpApiDecodeError",
+              issues: [],
+              message: "the body is not valid JSON",
+            })
+          }
+        }),
+      )
+    })
 
     describe("gateway heartbeats", () => {
       it.effect("a heartbeat is stored and listed with its age; a later one replaces it", () =>

@@ -162,6 +162,22 @@ layer(ServerLive, { timeout: 60_000, excludeTestServices: true })("ManagerClient
     )
   })
 
+  it.scoped(
+    "the read-only lookup: none for a guild never routed, which stays so; else its route",
+    () =>
+      Effect.gen(function* () {
+        const { url } = yield* Server
+        const manager = yield* client()
+        const [never, routed] = freshIds(2)
+        expect(yield* manager.existingGuildRoute(never!)).toEqual(Option.none())
+        expect(yield* manager.existingGuildRoute(never!)).toEqual(Option.none())
+        const [dbShardId] = yield* serverRoutes(url, [routed!])
+        expect(yield* manager.existingGuildRoute(routed!)).toEqual(Option.some(dbShardId))
+        const lookup = yield* ask(url, `/v1/routes/guilds/${never}/existing`)
+        expect(lookup.status).toBe(404)
+      }),
+  )
+
   it.scoped("heartbeats, DB shards and gateways through the client", () =>
     Effect.gen(function* () {
       const manager = yield* client()

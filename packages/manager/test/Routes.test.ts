@@ -6,10 +6,12 @@ import { promisify } from "node:util"
 import { describe, expect, it } from "@effect/vitest"
 import * as Snowflake from "@tally/domain/Snowflake"
 import * as Testing from "@tally/sql/testing"
+import { serverUrl } from "@tally/sql/testing"
 import { Cause, Effect, Exit, Redacted, Scope } from "effect"
 import {
   ask,
   environment,
+  freePort,
   inheritedEnvironment,
   makeDatabases,
   packageRoot,
@@ -271,7 +273,7 @@ describe("the manager process with settings it cannot use", () => {
     Effect.promise(() =>
       promisify(execFile)(path.join(repoRoot, "node_modules/.bin/tsx"), ["src/main.ts"], {
         cwd: packageRoot,
-        env: { ...inheritedEnvironment(), MANAGER_PORT: "0", ...env },
+        env: { ...inheritedEnvironment(), MANAGER_PORT: String(freePort()), ...env },
       }).then(
         () => ({ code: 0, output: "" }),
         (error: { code: number; stdout: string; stderr: string }) => ({
@@ -296,7 +298,94 @@ describe("the manager process with settings it cannot use", () => {
     Effect.gen(function* () {
       const { code, output } = yield* run({ SHARD_DATABASE_URLS: "0=nonsense" })
       expect(code).toBe(1)
-      expect(output).toMatch(/SHARD_DATABASE_URLS: "DB shard 0: not a URL"/)
+      expect(output).toMatch(/SHARD_DATABASE_URLS is not valid: DB shard 0: not a URL/)
+    }),
+  )
+
+  /** The one line a wrong setting gets: the sentence, no stack. */
+  const expectOneLine = (output: string, sentence: string) => {
+    const lines = output.trim().split("\n")
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(/ERROR \(#\d+\): the manager cannot start: /)
+    expect(lines[0]!.slice(lines[0]!.indexOf("the manager"))).toBe(
+      `the manager cannot start: ${sentence}`,
+    )
+  }
+
+  it.scopedLive("a wrong MANAGER_PORT stops the start before any database is created", () =>
+    Effect.gen(function* () {
+      const databases = yield* makeDatabases(1)
+      const { code, output } = yield* run({ ...environment(databases), MANAGER_PORT: "abc" })
+      expect(code).toBe(1)
+      expectOneLine(output, 'MANAGER_PORT is not valid: "abc" is not a port (1 to 65535)')
+      const sql = yield* managerSql(serverUrl)
+      const created = yield* sql`
+        SELECT schema_name FROM information_schema.schemata
+        WHERE schema_name IN ${sql.in(databases.names)}`
+      expect(created).toEqual([])
+    }),
+  )
+
+  it.live("every wrong setting is named in the one line: a port out of range, a log level", () =>
+    Effect.gen(function* () {
+      const { code, output } = yield* run({ MANAGER_PORT: "70000", LOG_LEVEL: "loud" })
+      expect(code).toBe(1)
+      expectOneLine(
+        output,
+        'MANAGER_PORT is not valid: "70000" is not a port (1 to 65535); LOG_LEVEL is not valid: ' +
+          'unknown level "loud" (Trace, Debug, Info, Warning, Error, Fatal or None)',
+      )
+    }),
+  )
+
+  it.live("a database URL that is not one: exit 1, MANAGER_DATABASE_URL and the reason", () =>
+    Effect.gen(function* () {
+      const { code, output } = yield* run({ MANAGER_DATABASE_URL: "junk" })
+      expect(code).toBe(1)
+      expectOneLine(
+        output,
+        "MANAGER_DATABASE_URL is not valid: not a usable database URL: not a URL",
+      )
+    }),
+  )
+
+  it.live("a DB shard URL that is not one: exit 1, one line, no password", () =>
+    Effect.gen(function* () {
+      const { code, output } = yield* run({
+        SHARD_DATABASE_URLS: "0=mysql://root@127.0.0.1/a,1=http://root:a-secret-password@x/b",
+      })
+      expect(code).toBe(1)
+      expectOneLine(
+        output,
+        "SHARD_DATABASE_URLS is not valid: DB shard 1: the scheme must be mysql://",
+      )
+      expect(output).not.toContain("a-secret-password")
+    }),
+  )
+})
+
+describe("the manager process with a request it cannot read", () => {
+  it.scopedLive("a malformed JSON body is one log line without a stack", () =>
+    Effect.gen(function* () {
+      const databases = yield* makeDatabases(1)
+      const cwd = mkdtempSync(path.join(tmpdir(), "tally-manager-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(cwd, { recursive: true })))
+      const manager = yield* spawnManager(environment(databases), cwd)
+      const before = manager.output().length
+      const answer = yield* ask(manager.url, "/v1/routes/guilds/batch", {
+        method: "POST",
+        body: "{not json",
+      })
+      expect(answer).toMatchObject({ status: 400, body: { message: "the body is not valid JSON" } })
+      yield* Effect.sleep("200 millis")
+      const entries = manager
+        .output()
+        .slice(before)
+        .split(/\n(?=\[)/)
+        .filter((entry) => entry.includes("/v1/routes/guilds/batch"))
+      expect(entries).toHaveLength(1)
+      expect(entries[0]).toContain("http.status: 400")
+      expect(manager.output()).not.toMatch(/RequestError|\n\s+at /)
     }),
   )
 })
