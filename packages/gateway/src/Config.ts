@@ -1,6 +1,6 @@
 /**
  * Everything the gateway process reads from its environment, through Effect `Config`. Names are
- * the ones in ARCHITECTURE.md; the token is `Redacted` and never logged.
+ * the ones the README lists; the token is `Redacted` and never logged.
  */
 import * as Os from "node:os"
 import { Config, ConfigError, Duration, Either, Option, type Redacted } from "effect"
@@ -26,11 +26,26 @@ export const parseShardIds = (text: string): Either.Either<ReadonlyArray<number>
   return Either.right([...ids].sort((a, b) => a - b))
 }
 
+/**
+ * An http(s) URL without its trailing slashes. The value is not echoed in the error: a URL can
+ * carry a password.
+ */
+export const httpUrl = (name: string, example: string) =>
+  Config.string(name).pipe(
+    Config.mapOrFail((text) => {
+      const url = URL.canParse(text) ? new URL(text) : undefined
+      return url !== undefined && (url.protocol === "http:" || url.protocol === "https:")
+        ? Either.right(text.replace(/\/+$/, ""))
+        : Either.left(ConfigError.InvalidData([], `must be an http(s) URL, like ${example}`))
+    }),
+  )
+
+/** REST base without version (`http://127.0.0.1:PORT/api`); none means Discord's. */
+export const DiscordApiUrl = Config.option(httpUrl("DISCORD_API_URL", "https://discord.com/api"))
+
 const ShardIds = Config.string("DISCORD_SHARD_IDS").pipe(
   Config.mapOrFail((text) =>
-    Either.mapLeft(parseShardIds(text), (message) =>
-      ConfigError.InvalidData(["DISCORD_SHARD_IDS"], message),
-    ),
+    Either.mapLeft(parseShardIds(text), (message) => ConfigError.InvalidData([], message)),
   ),
 )
 
@@ -51,9 +66,9 @@ export interface GatewayConfig {
 }
 
 export const GatewayConfig: Config.Config<GatewayConfig> = Config.all({
-  discordToken: Config.redacted("DISCORD_TOKEN"),
+  discordToken: Config.redacted(Config.nonEmptyString("DISCORD_TOKEN")),
   discordApplicationId: Config.option(Config.string("DISCORD_APPLICATION_ID")),
-  discordApiUrl: Config.option(Config.string("DISCORD_API_URL")),
+  discordApiUrl: DiscordApiUrl,
   discordShardIds: Config.option(ShardIds),
   discordShardCount: Config.option(
     Config.integer("DISCORD_SHARD_COUNT").pipe(
@@ -63,7 +78,9 @@ export const GatewayConfig: Config.Config<GatewayConfig> = Config.all({
   instanceId: Config.string("GATEWAY_INSTANCE_ID").pipe(
     Config.withDefault(`${Os.hostname()}-${process.pid}`),
   ),
-  managerUrl: Config.string("MANAGER_URL").pipe(Config.withDefault("http://127.0.0.1:3005")),
+  managerUrl: httpUrl("MANAGER_URL", "http://127.0.0.1:3005").pipe(
+    Config.withDefault("http://127.0.0.1:3005"),
+  ),
   flushInterval: Config.duration("FLUSH_INTERVAL").pipe(Config.withDefault(Duration.seconds(5))),
   httpPort: Config.integer("GATEWAY_HTTP_PORT").pipe(
     Config.validate({
@@ -82,3 +99,10 @@ export const shardCountOf = (config: GatewayConfig): Option.Option<number> =>
   Option.orElse(config.discordShardCount, () =>
     Option.map(config.discordShardIds, (ids) => Math.max(...ids) + 1),
   )
+
+/**
+ * A setting that cannot be read as one sentence per setting, by its environment name: "X is not
+ * set" or "X is not valid: why" (Effect's own wording shows the redaction placeholder of a
+ * missing token as if it were the value given). The manager words its settings the same way.
+ */
+export { describe as describeConfigError } from "@tally/manager/Settings"

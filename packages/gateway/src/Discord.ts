@@ -7,7 +7,8 @@
  * (`maxBacklog` untaken) the thread stops reading for a while, so the rest waits in the socket. The
  * thread asks Discord for the gateway's address with a REST client of its own. Close codes
  * that end a session for good (4004, 4010–4014), a REST 401 and a failed worker complete
- * `fatal`, which main turns into a non-zero exit with a clear message.
+ * `fatal`, which main turns into a non-zero exit with a clear message. Any other close is a
+ * warning (once per loss, not per retry) while the library reconnects; `shardStates` shows it.
  */
 import { Worker } from "node:worker_threads"
 import { REST, RESTEvents } from "@discordjs/rest"
@@ -20,6 +21,7 @@ import {
   Effect,
   Either,
   Layer,
+  LogLevel,
   Option,
   Queue,
   Redacted,
@@ -47,6 +49,12 @@ export const FATAL_CLOSE_CODES: ReadonlyMap<number, string> = new Map([
 
 /** Library-internal close code that Discord treats as resumable (not 1000/1001). */
 export const RESUMABLE_CLOSE_CODE = 4200
+
+/**
+ * Where a shard's connection stands: `reconnecting` from a close until the library is READY or
+ * RESUMED again, `closed` once this process closed it (or Discord refused it for good).
+ */
+export type DiscordShardState = "connecting" | "connected" | "reconnecting" | "closed"
 
 /** The connection cannot go on; the process must stop and a person must act. */
 export class DiscordFatal extends Data.TaggedError("DiscordFatal")<{
@@ -93,6 +101,8 @@ export class Discord extends Context.Tag("@tally/gateway/Discord")<
     readonly sessionInfo: (discordShardId: number) => SessionInfo | null
     /** Closes every shard with a resumable code; the session stays valid for a later RESUME. */
     readonly closeResumable: Effect.Effect<void>
+    /** Each shard's connection state, by Discord shard id. */
+    readonly shardStates: Effect.Effect<ReadonlyMap<number, DiscordShardState>>
   }
 >() {}
 
@@ -141,7 +151,7 @@ export const make = (options: DiscordOptions = {}) =>
       version: "10",
       ...Option.match(config.discordApiUrl, {
         onNone: () => ({}),
-        onSome: (api) => ({ api: api.replace(/\/+$/, "") }),
+        onSome: (api) => ({ api }),
       }),
     }).setToken(token)
     rest.on(RESTEvents.Response, (request, response) => {
@@ -201,9 +211,7 @@ export const make = (options: DiscordOptions = {}) =>
           new Worker(new URL("./DiscordWorker.mjs", import.meta.url), {
             workerData: {
               token,
-              apiUrl: Option.getOrNull(
-                Option.map(config.discordApiUrl, (api) => api.replace(/\/+$/, "")),
-              ),
+              apiUrl: Option.getOrNull(config.discordApiUrl),
               intents: INTENTS,
               shardCount: discordShardCount,
               shardIds: discordShardIds,
@@ -225,8 +233,46 @@ export const make = (options: DiscordOptions = {}) =>
     )
 
     const runtime = yield* Effect.runtime<never>()
-    const log = (message: string, annotations: Record<string, unknown>) =>
-      Runtime.runFork(runtime)(Effect.logInfo(message).pipe(Effect.annotateLogs(annotations)))
+    const log = (level: LogLevel.LogLevel, message: string, annotations: Record<string, unknown>) =>
+      Runtime.runFork(runtime)(
+        Effect.logWithLevel(level, message).pipe(Effect.annotateLogs(annotations)),
+      )
+
+    const shardStates = new Map<number, DiscordShardState>(
+      discordShardIds.map((id) => [id, "connecting"]),
+    )
+    /** When each reconnecting shard lost its connection. */
+    const lostAt = new Map<number, number>()
+    /** The last socket error of each shard since its last close (the close says only 1006). */
+    const socketErrors = new Map<number, string>()
+    /** Set before this process closes the shards: those closes are not losses. */
+    let closing = false
+
+    const connected = (discordShardId: number) => {
+      const since = lostAt.get(discordShardId)
+      lostAt.delete(discordShardId)
+      shardStates.set(discordShardId, "connected")
+      return since === undefined ? {} : { downFor: Duration.format(Date.now() - since) }
+    }
+
+    /**
+     * While Discord is away the library retries every half second, each try ending in a close:
+     * the first close is a warning, the tries after it are debug lines.
+     */
+    const closed = (discordShardId: number, closeCode: number) => {
+      const error = socketErrors.get(discordShardId)
+      socketErrors.delete(discordShardId)
+      const annotations = { discordShardId, closeCode, ...(error === undefined ? {} : { error }) }
+      if (closing || FATAL_CLOSE_CODES.has(closeCode)) {
+        shardStates.set(discordShardId, "closed")
+      } else if (shardStates.get(discordShardId) === "reconnecting") {
+        log(LogLevel.Debug, "discord still unreachable; retrying", annotations)
+      } else {
+        shardStates.set(discordShardId, "reconnecting")
+        lostAt.set(discordShardId, Date.now())
+        log(LogLevel.Warning, "discord connection closed; reconnecting", annotations)
+      }
+    }
 
     const requests = new Map<number, (outcome: Either.Either<void, string>) => void>()
     let nextRequest = 0
@@ -254,13 +300,21 @@ export const make = (options: DiscordOptions = {}) =>
           Queue.unsafeOffer(interactions, message.data)
           return
         case "ready":
-          return log("discord ready", {
+          return log(LogLevel.Info, "discord ready", {
             discordShardId: message.discordShardId,
             guilds: message.guilds,
+            ...connected(message.discordShardId),
           })
         case "resumed":
-          return log("discord resumed", { discordShardId: message.discordShardId })
+          return log(LogLevel.Info, "discord resumed", {
+            discordShardId: message.discordShardId,
+            ...connected(message.discordShardId),
+          })
+        case "socketError":
+          socketErrors.set(message.discordShardId, message.message)
+          return
         case "closed": {
+          closed(message.discordShardId, message.code)
           const reason = FATAL_CLOSE_CODES.get(message.code)
           if (reason !== undefined) {
             fail(
@@ -349,10 +403,12 @@ export const make = (options: DiscordOptions = {}) =>
 
     const destroy = (options: { readonly code: number; readonly reason: string }) =>
       // Interruptible, so that the limit holds in a finalizer too (a close handshake can hang).
-      Effect.interruptible(request({ type: "destroy", ...options })).pipe(
-        Effect.timeout(Duration.seconds(5)),
-        Effect.ignore,
-      )
+      Effect.interruptible(
+        Effect.suspend(() => {
+          closing = true
+          return request({ type: "destroy", ...options })
+        }),
+      ).pipe(Effect.timeout(Duration.seconds(5)), Effect.ignore)
 
     // Whatever happened before, the sockets close when the scope does.
     yield* Effect.addFinalizer(() => destroy({ code: RESUMABLE_CLOSE_CODE, reason: "stopping" }))
@@ -373,6 +429,7 @@ export const make = (options: DiscordOptions = {}) =>
       fatal: Deferred.await(fatal),
       sessionInfo: (discordShardId) => session.retrieve(discordShardId),
       closeResumable: destroy({ code: RESUMABLE_CLOSE_CODE, reason: "stopping; will resume" }),
+      shardStates: Effect.sync(() => new Map(shardStates)),
     })
   })
 

@@ -59,6 +59,8 @@ export type ToMain =
   | { readonly type: "resumed"; readonly discordShardId: number }
   | { readonly type: "closed"; readonly discordShardId: number; readonly code: number }
   | { readonly type: "error"; readonly discordShardId: number; readonly message: string }
+  /** The socket failed (refused, reset); a `closed` follows and the library tries again. */
+  | { readonly type: "socketError"; readonly discordShardId: number; readonly message: string }
   | { readonly type: "restRefused"; readonly method: string; readonly route: string }
   | { readonly type: "done"; readonly request: number }
   | { readonly type: "failed"; readonly request: number; readonly error: string }

@@ -137,6 +137,13 @@ manager.on(WebSocketShardEvents.Closed, (code, discordShardId) => {
   flush()
   post({ type: "closed", discordShardId, code })
 })
+manager.on(WebSocketShardEvents.SocketError, (error, discordShardId) => {
+  post({
+    type: "socketError",
+    discordShardId,
+    message: error instanceof Error ? error.message : String(error),
+  })
+})
 manager.on(WebSocketShardEvents.Error, (error, discordShardId) => {
   flush()
   post({ type: "error", discordShardId, message: error.message })

@@ -8,8 +8,10 @@
 import { pathToFileURL } from "node:url"
 import { REST } from "@discordjs/rest"
 import { NodeRuntime } from "@effect/platform-node"
+import { isGuildId } from "@tally/domain/SnowflakeCheck"
 import { Routes } from "discord-api-types/v10"
-import { Config, Data, Effect, Either, Option, Redacted } from "effect"
+import { Config, ConfigError, Data, Effect, Either, Option, Redacted } from "effect"
+import { DiscordApiUrl, describeConfigError } from "./Config"
 import * as Registry from "./commands/Registry"
 
 export class DeployFailed extends Data.TaggedError("DeployFailed")<{
@@ -22,9 +24,9 @@ export class DeployFailed extends Data.TaggedError("DeployFailed")<{
 }
 
 export const DeployConfig = Config.all({
-  token: Config.redacted("DISCORD_TOKEN"),
+  token: Config.redacted(Config.nonEmptyString("DISCORD_TOKEN")),
   applicationId: Config.option(Config.string("DISCORD_APPLICATION_ID")),
-  apiUrl: Config.option(Config.string("DISCORD_API_URL")),
+  apiUrl: DiscordApiUrl,
 })
 
 export interface DeployArguments {
@@ -49,7 +51,7 @@ export const parseArguments = (
           : `unknown argument "${argument}"; usage: deploy-commands [--guild ID]`,
       )
     }
-    if (!/^\d{17,20}$/.test(value)) return Either.left(`"${value}" is not a guild id`)
+    if (!isGuildId(value)) return Either.left(`"${value}" is not a guild id`)
     guildId = Option.some(value)
   }
   return Either.right({ guildId })
@@ -80,7 +82,7 @@ export const deploy = (args: DeployArguments, registry: Registry.Registry = Regi
       version: "10",
       ...Option.match(config.apiUrl, {
         onNone: () => ({}),
-        onSome: (api) => ({ api: api.replace(/\/+$/, "") }),
+        onSome: (api) => ({ api }),
       }),
     }).setToken(Redacted.value(config.token))
 
@@ -124,7 +126,9 @@ if (isMain) {
     )
   }).pipe(
     Effect.tapError((error) =>
-      Effect.logError(`deploy-commands: ${"reason" in error ? error.reason : String(error)}`),
+      Effect.logError(
+        `deploy-commands: ${ConfigError.isConfigError(error) ? describeConfigError(error) : error.reason}`,
+      ),
     ),
     NodeRuntime.runMain({ disableErrorReporting: true }),
   )

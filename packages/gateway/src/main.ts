@@ -1,13 +1,16 @@
 /**
  * The gateway process. SIGINT/SIGTERM interrupt it: the dispatch loop stops, buffers are flushed
  * within a time limit (the rest is spilled), the Discord sessions are saved and closed with a
- * resumable code, and it exits 0. A fatal Discord error (refused token, bad intents or shard), a
- * manager refusing MANAGER_TOKEN at start or a setting that cannot be read is logged as one clear
- * sentence and it exits 1.
+ * resumable code, and node exits 0. (Under `pnpm … start`, Ctrl-C reaches pnpm too, which then
+ * reports the signal itself: exit 130.) A fatal Discord error (refused token, bad intents or
+ * shard), a manager refusing MANAGER_TOKEN at start, a setting that is missing or cannot be read,
+ * or an HTTP port that is taken is logged as one clear sentence and it exits 1.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { ManagerClient } from "@tally/manager/ManagerClient"
-import { Cause, Config, Effect, Layer, Logger, LogLevel } from "effect"
+import { stopOnlyOnce } from "@tally/manager/Signals"
+import { Cause, Config, ConfigError, Effect, Layer, Logger, LogLevel } from "effect"
+import { describeConfigError } from "./Config"
 import { Discord } from "./Discord"
 import * as Gateway from "./Gateway"
 import * as Live from "./Live"
@@ -31,6 +34,14 @@ const checkManagerToken = Effect.flatMap(ManagerClient, (manager) => manager.dbS
   }),
 )
 
+/** Why the gateway stopped, as the sentence it is logged with (never a stack trace). */
+const reasonOf = (cause: Cause.Cause<unknown>): string => {
+  const error = Cause.squash(cause)
+  if (ConfigError.isConfigError(error)) return describeConfigError(error)
+  if (error instanceof Error) return error.message === "" ? error.name : error.message
+  return String(error)
+}
+
 const program = Effect.scoped(
   Effect.gen(function* () {
     yield* checkManagerToken
@@ -40,6 +51,8 @@ const program = Effect.scoped(
   }),
 )
 
+// A relayed second Ctrl-C must not cut the stop (flush, session save) short.
+stopOnlyOnce()
 program.pipe(
   Effect.provide(Live.layer()),
   // Outside the log level's layer: a LOG_LEVEL that cannot be read is reported too.
@@ -47,9 +60,7 @@ program.pipe(
   Effect.tapErrorCause((cause) =>
     Cause.isInterruptedOnly(cause)
       ? Effect.void
-      : Effect.logError(
-          `gateway stopped: ${Cause.squash(cause) instanceof Error ? (Cause.squash(cause) as Error).message : Cause.pretty(cause)}`,
-        ),
+      : Effect.logError(`gateway stopped: ${reasonOf(cause)}`),
   ),
   NodeRuntime.runMain({ disableErrorReporting: true }),
 )

@@ -99,6 +99,18 @@ describe("deploy-commands", () => {
     }),
   )
 
+  it.live("the CLI names each setting that is missing or wrong, in one sentence", () =>
+    Effect.gen(function* () {
+      // Blank, as a copied .env.example leaves it: the same as not set.
+      const result = yield* runCli([], { DISCORD_TOKEN: "", DISCORD_API_URL: "notaurl" })
+      expect(result.code).toBe(1)
+      expect(result.output).toContain(
+        "deploy-commands: DISCORD_TOKEN is not set; DISCORD_API_URL is not valid: must be an http(s) URL",
+      )
+      expect(result.output).not.toMatch(/redacted|\n\s+at /)
+    }),
+  )
+
   it("arguments: nothing is global, --guild takes an id, anything else is refused", () => {
     expect(parseArguments([])).toEqual(Either.right({ guildId: Option.none() }))
     expect(parseArguments(["--guild=100000000000000001"])).toMatchObject({

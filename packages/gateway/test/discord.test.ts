@@ -1,6 +1,18 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as DiscordSim from "@tally/discord-sim/DiscordSim"
-import { Chunk, ConfigProvider, Context, Duration, Effect, Layer, Queue } from "effect"
+import {
+  Chunk,
+  ConfigProvider,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  HashMap,
+  Layer,
+  Logger,
+  Queue,
+  Scope,
+} from "effect"
 import * as Discord from "../src/Discord"
 import type { ArrivedMessage } from "../src/Payloads"
 import * as Session from "../src/Session"
@@ -11,16 +23,43 @@ const channelId = "300000000000000002"
 const userId = "400000000000000001"
 const MESSAGES = 400
 
-/** A simulator with one guild and a connected `Discord` (nothing takes its dispatches). */
-const connected = (maxBacklog: number) =>
-  Effect.gen(function* () {
-    const sim = yield* DiscordSim.make({
-      world: {
-        guilds: [{ id: guildId, channels: [{ id: channelId, type: 0 }], members: [{ userId }] }],
-      },
-      discordShards: 1,
-      heartbeatIntervalMillis: 5000,
+/** A simulator with one guild (on `port`, or a free one). */
+const simulator = (port?: number) =>
+  DiscordSim.make({
+    world: {
+      guilds: [{ id: guildId, channels: [{ id: channelId, type: 0 }], members: [{ userId }] }],
+    },
+    discordShards: 1,
+    heartbeatIntervalMillis: 5000,
+    port,
+  })
+
+interface LogLine {
+  readonly level: string
+  readonly message: string
+  readonly annotations: Readonly<Record<string, unknown>>
+}
+
+/** A logger that keeps what it is given, for tests that pin what the connection logs. */
+const logCapture = () => {
+  const lines: Array<LogLine> = []
+  const logger = Logger.make<unknown, void>(({ logLevel, message, annotations }) => {
+    lines.push({
+      level: logLevel.label,
+      message: Array.isArray(message) ? message.join(" ") : String(message),
+      annotations: Object.fromEntries(HashMap.toEntries(annotations)),
     })
+  })
+  return { lines, layer: Logger.replace(Logger.defaultLogger, logger) }
+}
+
+/** A connected `Discord` against `sim` (nothing takes its dispatches). */
+const connectTo = (
+  sim: DiscordSim.DiscordSim,
+  maxBacklog: number,
+  logs: Layer.Layer<never> = Layer.empty,
+) =>
+  Effect.gen(function* () {
     const context = yield* Layer.build(
       Discord.layer({ skipIdentifyThrottle: true, maxBacklog }).pipe(
         Layer.provide(Session.layer(yield* temporaryDirectory)),
@@ -38,8 +77,20 @@ const connected = (maxBacklog: number) =>
     )
     const discord = Context.get(context, Discord.Discord)
     yield* discord.connect
+    return discord
+  }).pipe(Effect.provide(logs))
 
-    return { sim, discord }
+/** A simulator with one guild and a connected `Discord` (nothing takes its dispatches). */
+const connected = (maxBacklog: number) =>
+  Effect.gen(function* () {
+    const sim = yield* simulator()
+    return { sim, discord: yield* connectTo(sim, maxBacklog) }
+  })
+
+/** Polls `check` every 50 ms until it holds. */
+const until = (check: () => boolean) =>
+  Effect.gen(function* () {
+    while (!check()) yield* Effect.sleep(Duration.millis(50))
   })
 
 describe("the Discord connection's thread", () => {
@@ -106,5 +157,55 @@ describe("the Discord connection's thread", () => {
       }
       expect(events).toContain("READY")
     }).pipe(Effect.timeout("20 seconds")),
+  )
+})
+
+describe("a lost Discord connection", () => {
+  it.scopedLive(
+    "is logged as a warning with its shard and close code, and the shard is connected again once resumed",
+    () =>
+      Effect.gen(function* () {
+        const logs = logCapture()
+        const sim = yield* simulator()
+        const discord = yield* connectTo(sim, 20_000, logs.layer)
+        expect((yield* discord.shardStates).get(0)).toBe("connected")
+
+        yield* sim.faults.close(4000, 0)
+        yield* until(() => logs.lines.some((line) => line.message === "discord resumed"))
+        const warnings = logs.lines.filter((line) => line.level === "WARN")
+        expect(warnings).toHaveLength(1)
+        expect(warnings[0]!.message).toMatch(/closed; reconnecting/)
+        expect(warnings[0]!.annotations).toMatchObject({ discordShardId: 0, closeCode: 4000 })
+        expect((yield* discord.shardStates).get(0)).toBe("connected")
+      }).pipe(Effect.timeout("20 seconds")),
+    30_000,
+  )
+
+  it.scopedLive(
+    "reads as reconnecting while Discord is away, with one warning for all the retries",
+    () =>
+      Effect.gen(function* () {
+        const logs = logCapture()
+        const simScope = yield* Scope.make()
+        const sim = yield* Scope.extend(simulator(), simScope)
+        const discord = yield* connectTo(sim, 20_000, logs.layer)
+
+        yield* Scope.close(simScope, Exit.void)
+        // The library retries every half second; each try ends in a close.
+        yield* Effect.sleep(Duration.seconds(3))
+        expect((yield* discord.shardStates).get(0)).toBe("reconnecting")
+        const warnings = logs.lines.filter((line) => line.level === "WARN")
+        expect(warnings).toHaveLength(1)
+        expect(warnings[0]!.annotations).toMatchObject({ discordShardId: 0 })
+
+        const seen = logs.lines.length
+        yield* simulator(sim.port)
+        const back = () =>
+          logs.lines.slice(seen).find((line) => /discord (ready|resumed)/.test(line.message))
+        yield* until(() => back() !== undefined)
+        expect((yield* discord.shardStates).get(0)).toBe("connected")
+        expect(back()?.annotations).toHaveProperty("downFor")
+      }).pipe(Effect.timeout("30 seconds")),
+    40_000,
   )
 })
