@@ -25,5 +25,9 @@ Layer.launch(Manager.layer).pipe(
       `the manager cannot reach its database (MANAGER_DATABASE_URL) or a DB shard (SHARD_DATABASE_URLS): ${error.message}${code === undefined ? "" : ` (${String(code)})`}`,
     )
   }),
+  // Whatever else stops the start (a migration, the token file): its message, not a stack.
+  Effect.catchAll((error) =>
+    stop(`the manager cannot start: ${error instanceof Error ? error.message : String(error)}`),
+  ),
   NodeRuntime.runMain,
 )

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { promisify } from "node:util"
@@ -269,19 +269,46 @@ describe("start-up", () => {
 })
 
 describe("the manager process with settings it cannot use", () => {
-  const run = (env: Record<string, string>) =>
-    Effect.promise(() =>
-      promisify(execFile)(path.join(repoRoot, "node_modules/.bin/tsx"), ["src/main.ts"], {
-        cwd: packageRoot,
-        env: { ...inheritedEnvironment(), MANAGER_PORT: String(freePort()), ...env },
-      }).then(
-        () => ({ code: 0, output: "" }),
-        (error: { code: number; stdout: string; stderr: string }) => ({
-          code: error.code,
-          output: error.stdout + error.stderr,
-        }),
-      ),
-    )
+  /**
+   * The manager run to its end in a folder of its own (a token file it writes goes there, not
+   * into the source tree); `prepare` readies that folder first.
+   */
+  const run = (env: Record<string, string>, prepare: (folder: string) => void = () => {}) =>
+    Effect.promise(() => {
+      const folder = mkdtempSync(path.join(tmpdir(), "tally-manager-run-"))
+      prepare(folder)
+      return promisify(execFile)(
+        path.join(repoRoot, "node_modules/.bin/tsx"),
+        [path.join(packageRoot, "src/main.ts")],
+        {
+          cwd: folder,
+          env: { ...inheritedEnvironment(), MANAGER_PORT: String(freePort()), ...env },
+        },
+      )
+        .then(
+          () => ({ code: 0, output: "" }),
+          (error: { code: number; stdout: string; stderr: string }) => ({
+            code: error.code,
+            output: error.stdout + error.stderr,
+          }),
+        )
+        .finally(() => rmSync(folder, { recursive: true, force: true }))
+    })
+
+  it.scopedLive("an empty token file: exit 1, one sentence naming the file", () =>
+    Effect.gen(function* () {
+      const databases = yield* makeDatabases(1)
+      const { code, output } = yield* run(
+        { ...environment(databases), MANAGER_TOKEN: "" },
+        (folder) => {
+          mkdirSync(path.join(folder, ".tally"))
+          writeFileSync(path.join(folder, ".tally/manager.token"), "\n")
+        },
+      )
+      expect(code).toBe(1)
+      expectOneLine(output, ".tally/manager.token is empty")
+    }),
+  )
 
   it.live("a database it cannot reach: exit 1, a sentence naming the setting, no password", () =>
     Effect.gen(function* () {
