@@ -391,8 +391,17 @@ export const make = (
 
     const port = yield* Effect.acquireRelease(
       Effect.async<number, SimListenError>((resume) => {
-        server.once("error", (cause) =>
-          resume(Effect.fail(new SimListenError({ reason: String(cause) }))),
+        server.once("error", (cause: NodeJS.ErrnoException) =>
+          resume(
+            Effect.fail(
+              new SimListenError({
+                reason:
+                  cause.code === "EADDRINUSE"
+                    ? `cannot listen on 127.0.0.1:${options.port ?? 0}: the port is in use (choose another, or none for a free one)`
+                    : `cannot listen on 127.0.0.1:${options.port ?? 0}: ${cause.message}`,
+              }),
+            ),
+          ),
         )
         server.listen(options.port ?? 0, "127.0.0.1", () =>
           resume(Effect.succeed((server.address() as AddressInfo).port)),

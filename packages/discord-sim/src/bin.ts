@@ -115,6 +115,13 @@ const program = Effect.gen(function* () {
 
 program.pipe(
   Effect.scoped,
+  // A port in use is not a usage mistake: its sentence alone.
+  Effect.catchTag("SimListenError", (error) =>
+    Effect.sync(() => {
+      process.stderr.write(`discord-sim: ${error.message}\n`)
+      process.exit(1)
+    }),
+  ),
   Effect.catchAll((error) => Effect.sync(() => fail(error.message))),
   NodeRuntime.runMain,
 )

@@ -1,4 +1,5 @@
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
+import * as Net from "node:net"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
 
@@ -24,5 +25,24 @@ describe("the simulator's command line", () => {
     )
     expect(refusal("--heartbeat-interval", "0").status).toBe(1)
     expect(refusal("--seed", "7").firstLine).toBe("discord-sim: --seed applies to --generate only")
+  }, 60_000)
+
+  it("a port in use is said in one sentence, without the usage line", async () => {
+    const taken = Net.createServer()
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve))
+    const port = (taken.address() as Net.AddressInfo).port
+    const run = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, ["--import", "tsx", bin, "--port", String(port)])
+      let stderr = ""
+      child.stderr.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString()
+      })
+      child.once("exit", (status) => resolve({ status, stderr }))
+    })
+    taken.close()
+    expect(run).toEqual({
+      status: 1,
+      stderr: `discord-sim: cannot listen on 127.0.0.1:${port}: the port is in use (choose another, or none for a free one)\n`,
+    })
   }, 60_000)
 })
