@@ -8,6 +8,11 @@
  * `MemberTotals`) before the first delta of that member is accrued in this process, and never
  * reloaded. So no delta of the member is buffered or in flight when its total is read, and every
  * later delta is added to the total exactly once, in the same step that buffers it.
+ *
+ * A member may be evicted (`evictIdle`) once idle and once every delta of theirs is written:
+ * nothing in the buffer, and their last swap settled (`settle`). A later load then reads a total
+ * that holds every delta, so the rule above holds again (ActivityRank rebuilt evicted members'
+ * totals without their unflushed XP: repeated level-ups, §9.10).
  */
 import * as ActivityDelta from "@tally/domain/ActivityDelta"
 import type { Counted } from "@tally/domain/Award"
@@ -26,6 +31,10 @@ export interface MemberEntry {
   total: number
   /** Owned by the buffer and merged into in place until swapped out; null when none. */
   rows: MemberRows | null
+  /** The number of the last swap that took rows of the member (0: none yet). */
+  swap: number
+  /** When the member last accrued or was loaded (epoch ms). */
+  touchedAt: number
 }
 
 /**
@@ -76,9 +85,11 @@ const byMember = (a: MemberEntry, b: MemberEntry) =>
  */
 export interface ShardBuffer {
   /** Per member (`guildId/userId`). */
-  // TODO: members are never evicted (a reload would have to wait for the member's unwritten
-  // batches, see the rule above) — remove when eviction of members with no unwritten delta exists.
   readonly members: Map<string, MemberEntry>
+  /** Swaps made so far. */
+  swaps: number
+  /** Numbers of the swaps whose batch is not written yet. */
+  readonly unsettled: Set<number>
   /** Members with rows in the current buffer. */
   readonly dirty: Array<MemberEntry>
   /** Rows in the current buffer. */
@@ -87,8 +98,17 @@ export interface ShardBuffer {
   oldestAt: number | null
 }
 
-const emptyBuffer = (members: Map<string, MemberEntry>): ShardBuffer => ({
-  members,
+/** An empty buffer; the members, their totals and the swaps' count carry over. */
+const emptyBuffer = (
+  from: Pick<ShardBuffer, "members" | "swaps" | "unsettled"> = {
+    members: new Map(),
+    swaps: 0,
+    unsettled: new Set(),
+  },
+): ShardBuffer => ({
+  members: from.members,
+  swaps: from.swaps,
+  unsettled: from.unsettled,
   dirty: [],
   rows: 0,
   oldestAt: null,
@@ -118,6 +138,8 @@ export interface ShardStep {
 export interface Swapped {
   readonly deltas: ReadonlyArray<ActivityDelta.ActivityDelta>
   readonly oldestAt: number
+  /** The swap's number, for `settle` once its batch is written (or given up on). */
+  readonly swap: number
 }
 
 export const memberKey = (guildId: Snowflake, userId: Snowflake): string => `${guildId}/${userId}`
@@ -165,6 +187,18 @@ export class ActivityBuffer extends Context.Tag("@tally/gateway/ActivityBuffer")
     ) => Effect.Effect<void>
     /** Takes the DB shard's deltas out, leaving an empty buffer; None when it was empty. */
     readonly swap: (dbShardId: number) => Effect.Effect<Option.Option<Swapped>>
+    /**
+     * The swap's batch is written, or given up on (the DB shard's value is then the truth): its
+     * members may be evicted.
+     */
+    readonly settle: (dbShardId: number, swap: number) => Effect.Effect<void>
+    /**
+     * Forgets the members untouched since `before` (epoch ms) who have no delta in the buffer and
+     * none in an unsettled batch; the next accrual of one loads its total again. Returns how many.
+     */
+    readonly evictIdle: (dbShardId: number, before: number) => Effect.Effect<number>
+    /** Members whose total is in memory, all DB shards together. */
+    readonly memberCount: Effect.Effect<number>
     readonly dbShardIds: Effect.Effect<ReadonlyArray<number>>
     readonly stats: Effect.Effect<{ readonly rows: number; readonly oldestAt: number | null }>
     /** DB shard ids whose buffer passed the size threshold (the flusher takes them early). */
@@ -186,7 +220,7 @@ export const make = (options: Options = {}) =>
     const bufferOf = (dbShardId: number): Ref.Ref<ShardBuffer> => {
       let buffer = buffers.get(dbShardId)
       if (buffer === undefined) {
-        buffer = Ref.unsafeMake<ShardBuffer>(emptyBuffer(new Map()))
+        buffer = Ref.unsafeMake<ShardBuffer>(emptyBuffer())
         buffers.set(dbShardId, buffer)
       }
       return buffer
@@ -247,6 +281,7 @@ export const make = (options: Options = {}) =>
               add(member, award.statistic, guildId, userId, channelId, award.amount, keys)
               add(member, "xp", guildId, userId, null, award.xp, keys)
               add(member, "bonus", guildId, userId, null, award.bonus, keys)
+              member.touchedAt = now
               const oldTotal = member.total
               member.total = oldTotal + award.xp
               return { oldTotal, newTotal: member.total }
@@ -286,26 +321,66 @@ export const make = (options: Options = {}) =>
       })
 
     const installTotals = (dbShardId: number, totals: Iterable<readonly [string, number]>) =>
-      Ref.update(bufferOf(dbShardId), (state) => {
-        for (const [key, alltime] of totals) {
-          if (state.members.has(key)) continue
-          state.members.set(key, { ...idsOfMemberKey(key), total: alltime, rows: null })
-        }
-        return state
-      })
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Ref.update(bufferOf(dbShardId), (state) => {
+          for (const [key, alltime] of totals) {
+            if (state.members.has(key)) continue
+            state.members.set(key, {
+              ...idsOfMemberKey(key),
+              total: alltime,
+              rows: null,
+              swap: 0,
+              touchedAt: now,
+            })
+          }
+          return state
+        }),
+      )
 
     const swap = (dbShardId: number) =>
       Ref.modify(bufferOf(dbShardId), (state): [Option.Option<Swapped>, ShardBuffer] => {
         if (state.oldestAt === null || state.rows === 0) return [Option.none(), state]
         const deltas: Array<ActivityDelta.ActivityDelta> = []
+        const swap = state.swaps + 1
         // In primary-key order, members sorted once here: the writer then needs no sort per
         // table (see `ActivityWriter.rowsOf`).
         for (const member of state.dirty.sort(byMember)) {
           if (member.rows !== null) pushRows(member.rows, deltas)
           member.rows = null
+          member.swap = swap
         }
-        return [Option.some({ deltas, oldestAt: state.oldestAt }), emptyBuffer(state.members)]
+        state.unsettled.add(swap)
+        return [
+          Option.some({ deltas, oldestAt: state.oldestAt, swap }),
+          emptyBuffer({ members: state.members, swaps: swap, unsettled: state.unsettled }),
+        ]
       })
+
+    const settle = (dbShardId: number, swap: number) =>
+      Ref.update(bufferOf(dbShardId), (state) => {
+        state.unsettled.delete(swap)
+        return state
+      })
+
+    const evictIdle = (dbShardId: number, before: number) =>
+      Ref.modify(bufferOf(dbShardId), (state): [number, ShardBuffer] => {
+        // Swaps settle in any order: a member is clear once its last swap is older than every
+        // unsettled one (an older unsettled batch may hold its earlier rows).
+        let firstUnsettled = Number.POSITIVE_INFINITY
+        for (const swap of state.unsettled) firstUnsettled = Math.min(firstUnsettled, swap)
+        let evicted = 0
+        for (const [key, member] of state.members) {
+          if (member.rows === null && member.swap < firstUnsettled && member.touchedAt < before) {
+            state.members.delete(key)
+            evicted += 1
+          }
+        }
+        return [evicted, state]
+      })
+
+    const memberCount = Effect.suspend(() => Effect.forEach([...buffers.values()], Ref.get)).pipe(
+      Effect.map((states) => states.reduce((sum, state) => sum + state.members.size, 0)),
+    )
 
     const dbShardIds = Effect.sync(() => [...buffers.keys()].sort((a, b) => a - b))
 
@@ -330,6 +405,9 @@ export const make = (options: Options = {}) =>
       totalOf,
       installTotals,
       swap,
+      settle,
+      evictIdle,
+      memberCount,
       dbShardIds,
       stats,
       full,

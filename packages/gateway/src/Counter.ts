@@ -21,6 +21,7 @@ import {
   FiberSet,
   Layer,
   Option,
+  Schedule,
   Schema,
 } from "effect"
 import { Accrual, type AccrualInput } from "./Accrual"
@@ -57,6 +58,14 @@ interface Writer {
   lastCountedAt: number | null
   /** The channel of the member's last message (counted or not, but not a bot's or system's). */
   lastChannel: Snowflake | null
+  /** When the member's last message was sent. */
+  seenAt: number
+}
+
+/** A guild's writers, and when its latest message was sent (the clock they go idle by). */
+interface GuildWriters {
+  latest: number
+  readonly members: Map<Snowflake, Writer>
 }
 
 export class Counter extends Context.Tag("@tally/gateway/Counter")<
@@ -120,6 +129,13 @@ export interface Options {
    * (the queue is only behind) before it drops the event (default 30 seconds).
    */
   readonly maxWaitForRoom?: Duration.DurationInput
+  /**
+   * A member is forgotten (cooldown, last channel) once the guild's messages are this much newer
+   * than theirs, by the messages' own times (default 1 hour; longer than any text cooldown).
+   */
+  readonly idleTimeout?: Duration.DurationInput
+  /** How often idle members are looked for (default 1 minute). */
+  readonly sweepInterval?: Duration.DurationInput
 }
 
 /**
@@ -181,9 +197,8 @@ export const make = (options: Options = {}) =>
     const drainers = yield* FiberMap.make<string>()
     const loaders = yield* FiberSet.make()
     /** Per guild, per member: the last counted message's time and the last message's channel. */
-    // TODO: this keeps one entry per member who wrote since start (dropped only with the guild) —
-    // remove when entries are evicted after the longest cooldown (120 s) of inactivity.
-    const writers = new Map<string, Map<string, Writer>>()
+    const writers = new Map<Snowflake, GuildWriters>()
+    const idleMillis = Duration.toMillis(options.idleTimeout ?? Duration.hours(1))
     let waiting = 0
     let closed = false
     /** Set when an overflow wait is interrupted: from then on nothing waits for room. */
@@ -223,12 +238,14 @@ export const make = (options: Options = {}) =>
         return "done"
       }
       const sentAt = timestampMillis(event.messageId)
-      let members = writers.get(event.guildId)
-      if (members === undefined) {
-        members = new Map()
-        writers.set(event.guildId, members)
+      let guildWriters = writers.get(event.guildId)
+      if (guildWriters === undefined) {
+        guildWriters = { latest: sentAt, members: new Map() }
+        writers.set(event.guildId, guildWriters)
+      } else if (sentAt > guildWriters.latest) {
+        guildWriters.latest = sentAt
       }
-      let writer = members.get(event.authorId)
+      let writer = guildWriters.members.get(event.authorId)
       const last = writer === undefined ? null : writer.lastCountedAt
       // The event itself, of one shape (made in one place), and no object per message.
       const award = Award.textMessageAt(context, event, sentAt, last)
@@ -237,10 +254,11 @@ export const make = (options: Options = {}) =>
         (award.reason._tag !== "BotAuthor" && award.reason._tag !== "SystemMessage")
       ) {
         if (writer === undefined) {
-          writer = { lastCountedAt: null, lastChannel: event.channelId }
-          members.set(event.authorId, writer)
+          writer = { lastCountedAt: null, lastChannel: event.channelId, seenAt: sentAt }
+          guildWriters.members.set(event.authorId, writer)
         } else {
           writer.lastChannel = event.channelId
+          if (sentAt > writer.seenAt) writer.seenAt = sentAt
         }
       }
       if (award._tag === "Skipped") {
@@ -666,7 +684,23 @@ export const make = (options: Options = {}) =>
     yield* Effect.addFinalizer(() => shutdown)
 
     const lastMessageChannel = (guildId: Snowflake, userId: Snowflake) =>
-      Effect.sync(() => Option.fromNullable(writers.get(guildId)?.get(userId)?.lastChannel))
+      Effect.sync(() => Option.fromNullable(writers.get(guildId)?.members.get(userId)?.lastChannel))
+
+    // By the messages' times, not this process's: a replay of old messages (or a backlog after
+    // an outage) forgets no member whose cooldown can still matter.
+    const forgetIdleWriters = Effect.sync(() => {
+      for (const guildWriters of writers.values()) {
+        const before = guildWriters.latest - idleMillis
+        for (const [userId, writer] of guildWriters.members) {
+          if (writer.seenAt < before) guildWriters.members.delete(userId)
+        }
+      }
+    })
+    yield* Effect.forkScoped(
+      forgetIdleWriters.pipe(
+        Effect.repeat(Schedule.spaced(options.sweepInterval ?? Duration.minutes(1))),
+      ),
+    )
 
     const counter: Context.Tag.Service<Counter> = {
       countMessage,

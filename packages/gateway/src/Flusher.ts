@@ -104,6 +104,8 @@ interface Pending extends ShardBatch {
   readonly oldestAt: number
   /** Came from the spill file at start. */
   readonly spilled: boolean
+  /** The buffer's swap it came from (null: from the spill file). */
+  readonly swap: number | null
   readonly attempts: number
   readonly nonRetryableAttempts: number
 }
@@ -154,7 +156,11 @@ export const make = (options: Options) =>
     const forget = (batch: Pending) =>
       Effect.zipRight(
         Ref.update(pending, HashMap.remove(batch.batch.batchId)),
-        batch.spilled ? settleSpill : Effect.void,
+        batch.spilled
+          ? settleSpill
+          : batch.swap === null
+            ? Effect.void
+            : buffer.settle(batch.dbShardId, batch.swap),
       )
 
     /** One time-limited attempt: written, to be retried, or given up on. */
@@ -305,7 +311,7 @@ export const make = (options: Options) =>
         Effect.flatMap((swapped) =>
           Option.match(swapped, {
             onNone: () => Effect.succeed(Option.none<string>()),
-            onSome: ({ deltas, oldestAt }) => {
+            onSome: ({ deltas, oldestAt, swap }) => {
               const batchId = uuidv7()
               return Effect.as(
                 track({
@@ -314,6 +320,7 @@ export const make = (options: Options) =>
                   rows: deltas.length,
                   oldestAt,
                   spilled: false,
+                  swap,
                 }),
                 Option.some(batchId),
               )
@@ -398,6 +405,7 @@ export const make = (options: Options) =>
         rows: batch.deltas.length,
         oldestAt: startedAt,
         spilled: true,
+        swap: null,
       })
     }
     if (spilled.length > 0) {

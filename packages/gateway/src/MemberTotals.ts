@@ -3,6 +3,8 @@
  * sights within a few milliseconds share one query per guild. A member's total is loaded once, before
  * its first accrual in this process (see `ActivityBuffer`), and only after the spill file of the
  * last run has been written to that DB shard, so the loaded value holds every earlier delta.
+ * Members idle for `idleTimeout` are evicted once their deltas are written
+ * (`ActivityBuffer.evictIdle`): memory follows the members active lately, not all ever seen.
  */
 import type { SqlClient } from "@effect/sql/SqlClient"
 import type { Snowflake } from "@tally/domain/Snowflake"
@@ -11,6 +13,7 @@ import * as ShardClients from "@tally/sql/ShardClients"
 import {
   Cause,
   Chunk,
+  Clock,
   Context,
   Deferred,
   Duration,
@@ -23,6 +26,7 @@ import {
 } from "effect"
 import { ActivityBuffer, memberKey } from "./ActivityBuffer"
 import { Flusher } from "./Flusher"
+import * as Metrics from "./Metrics"
 
 export class MemberTotals extends Context.Tag("@tally/gateway/MemberTotals")<
   MemberTotals,
@@ -49,6 +53,10 @@ export interface Options {
   readonly gatherWindow?: Duration.DurationInput
   readonly retryDelay?: Duration.DurationInput
   readonly maxRetryDelay?: Duration.DurationInput
+  /** How long a member's total stays in memory after its last accrual or load (default 1 h). */
+  readonly idleTimeout?: Duration.DurationInput
+  /** How often idle members are looked for (default 1 minute). */
+  readonly sweepInterval?: Duration.DurationInput
 }
 
 /**
@@ -173,6 +181,26 @@ export const make = (options: Options = {}) =>
       queues.set(dbShardId, queue)
       yield* Effect.forkScoped(worker(dbShardId, queue))
     }
+
+    const idleMillis = Duration.toMillis(options.idleTimeout ?? Duration.hours(1))
+    const sweep = Effect.gen(function* () {
+      const before = (yield* Clock.currentTimeMillis) - idleMillis
+      for (const dbShardId of yield* buffer.dbShardIds) {
+        const evicted = yield* buffer.evictIdle(dbShardId, before)
+        if (evicted > 0) {
+          yield* Effect.logDebug("idle members' totals evicted").pipe(
+            Effect.annotateLogs({ dbShardId, evicted }),
+          )
+        }
+      }
+      yield* Metrics.memberTotals(buffer.memberCount)
+    })
+    yield* Effect.forkScoped(
+      sweep.pipe(
+        Effect.catchAllCause((cause) => Effect.logError("evicting idle members failed", cause)),
+        Effect.repeat(Schedule.spaced(options.sweepInterval ?? Duration.minutes(1))),
+      ),
+    )
 
     const ensureAllLoaded = (dbShardId: number, guildId: Snowflake, userIds: Iterable<Snowflake>) =>
       Effect.flatMap(buffer.missingTotals(dbShardId, guildId, userIds), (missing) => {

@@ -51,6 +51,10 @@ export const bufferedRows = Metric.gauge("tally_gateway_buffered_rows", {
   description: "Activity rows waiting in buffers and unflushed batches",
 })
 
+export const memberTotals = Metric.gauge("tally_gateway_member_totals", {
+  description: "Members whose all-time XP is held in memory (idle ones are evicted)",
+})
+
 export const oldestBufferedAgeSeconds = Metric.gauge("tally_gateway_oldest_buffered_age_seconds", {
   description: "Age of the oldest row not yet written (0 when none waits)",
 })

@@ -356,21 +356,19 @@ export const accrueMessage = (
 ) =>
   Effect.gen(function* () {
     yield* buffer.installTotals(dbShardId, [[memberKey(flushGuildId, userId), 0]])
-    yield* buffer.accrue(
-      dbShardId,
-      flushGuildId,
-      userId,
-      Award.Award.Counted({
-        statistic: "textMessages",
-        amount: 1,
-        baseXp: xp,
-        bonus: 0,
-        xp,
-        channelId: flushChannelId,
-      }) as Award.Counted,
-      keys,
-    )
+    yield* buffer.accrue(dbShardId, flushGuildId, userId, textAward(xp, flushChannelId), keys)
   })
+
+/** A counted text message worth `xp` (no bonus) in `channelId`. */
+export const textAward = (xp: number, channelId: Snowflake): Award.Counted =>
+  Award.Award.Counted({
+    statistic: "textMessages",
+    amount: 1,
+    baseXp: xp,
+    bonus: 0,
+    xp,
+    channelId,
+  }) as Award.Counted
 
 export const xpOfUrl = (url: Parameters<typeof queryUrl>[0]) =>
   Effect.map(
