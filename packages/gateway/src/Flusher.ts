@@ -517,11 +517,8 @@ export const sqlWrite: Effect.Effect<Write, never, ShardClients.ShardClients> = 
       Effect.mapError(
         (error): WriteFailure =>
           error._tag === "ShardUnavailable"
-            ? {
-                retryable: error.reason === "unreachable",
-                reason:
-                  error.reason === "unknown" ? "DB shard not configured" : "DB shard unreachable",
-              }
+            ? // A refused login may pass once the server's grants are fixed: retried as well.
+              { retryable: error.reason !== "unknown", reason: error.message }
             : { retryable: error.retryable, reason: error.reason },
       ),
     ),

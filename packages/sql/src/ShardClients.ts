@@ -19,12 +19,45 @@ import {
 import { identity } from "effect/Function"
 import * as DatabaseUrl from "./DatabaseUrl"
 
-/** A DB shard that is not configured, or whose server cannot be reached right now. */
+/**
+ * A DB shard that is not configured (`unknown`), whose server cannot be reached right now
+ * (`unreachable`), or whose server answered but refused the login or has no such database
+ * (`refused`: the user, password or database in `SHARD_DATABASE_URLS`, or the server's grants).
+ */
 export class ShardUnavailable extends Data.TaggedError("ShardUnavailable")<{
   readonly dbShardId: number
-  readonly reason: "unknown" | "unreachable"
+  readonly reason: "unknown" | "unreachable" | "refused"
   readonly cause?: unknown
-}> {}
+}> {
+  override get message() {
+    const shard = `DB shard ${this.dbShardId}`
+    return this.reason === "unknown"
+      ? `${shard} is not configured`
+      : this.reason === "unreachable"
+        ? `${shard} cannot be reached`
+        : `${shard} refused the login or has no such database (check SHARD_DATABASE_URLS)`
+  }
+}
+
+/** MySQL's answers to a connect that reached the server: access denied, unknown database. */
+const refusedCodes: ReadonlySet<string> = new Set([
+  "ER_ACCESS_DENIED_ERROR",
+  "ER_ACCESS_DENIED_NO_PASSWORD_ERROR",
+  "ER_DBACCESS_DENIED_ERROR",
+  "ER_BAD_DB_ERROR",
+])
+
+/** Whether a failed connect (an `SqlError` or mysql2's own error) was the server refusing it. */
+export const isRefusal = (error: unknown): boolean => {
+  let cause: unknown = error
+  // SqlError wraps mysql2's error in `cause`.
+  for (let depth = 0; depth < 3 && typeof cause === "object" && cause !== null; depth++) {
+    const code = (cause as { readonly code?: unknown }).code
+    if (typeof code === "string" && refusedCodes.has(code)) return true
+    cause = (cause as { readonly cause?: unknown }).cause
+  }
+  return false
+}
 
 /** One `SqlClient` per DB shard, keyed by the shard's explicit id. */
 export class ShardClients extends Context.Tag("@tally/sql/ShardClients")<
@@ -98,7 +131,12 @@ export const make = (
         Effect.provideService(Reactivity.Reactivity, reactivity),
         Scope.extend(scope),
         Effect.mapError(
-          (cause) => new ShardUnavailable({ dbShardId, reason: "unreachable", cause }),
+          (cause) =>
+            new ShardUnavailable({
+              dbShardId,
+              reason: isRefusal(cause) ? "refused" : "unreachable",
+              cause,
+            }),
         ),
       )
 
@@ -148,7 +186,7 @@ export const make = (
       (dbShardId) =>
         get(dbShardId).pipe(
           Effect.catchAll((error) =>
-            Effect.logWarning("DB shard unreachable at start; connecting on first use").pipe(
+            Effect.logWarning(`${error.message} at start; connecting again on first use`).pipe(
               Effect.annotateLogs({ dbShardId, cause: String(error.cause) }),
             ),
           ),

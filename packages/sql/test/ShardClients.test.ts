@@ -115,6 +115,35 @@ describe("ShardClients", () => {
   )
 })
 
+describe("a DB shard that answers but refuses", () => {
+  it.scoped("an unknown user or database is told apart from a server that is down", () =>
+    Effect.gen(function* () {
+      const server = new URL(Testing.serverUrl)
+      const withUser = new URL(Testing.serverUrl)
+      withUser.username = "tally_no_such_user"
+      withUser.password = "wrong"
+      const shards = yield* build(
+        ShardClients.layerFromUrls(
+          new Map([
+            [0, Redacted.make(`${withUser.toString().replace(/\/$/, "")}/mysql`)],
+            [1, Redacted.make(`${Testing.serverUrl}/tally_test_no_such_database`)],
+            // A port nothing listens on (the discard port).
+            [2, Redacted.make(`mysql://root@${server.hostname}:9/x`)],
+          ]),
+        ),
+      )
+      const [user, database, down] = yield* Effect.all(
+        [0, 1, 2].map((id) => Effect.flip(shards.get(id))),
+      )
+      expect(user).toMatchObject({ _tag: "ShardUnavailable", reason: "refused", dbShardId: 0 })
+      expect(database).toMatchObject({ reason: "refused", dbShardId: 1 })
+      expect(database?.message).toContain("SHARD_DATABASE_URLS")
+      expect(down).toMatchObject({ reason: "unreachable", dbShardId: 2 })
+      expect(String(user?.message)).not.toContain("wrong")
+    }),
+  )
+})
+
 describe("values read back", () => {
   it.scoped("ids come back as strings whatever their size, sums as numbers", () =>
     Effect.gen(function* () {
