@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import * as ManagerApi from "@tally/domain/ManagerApi"
-import { Clock, Effect, Schema } from "effect"
+import { Clock, Config, Duration, Effect, Schema } from "effect"
 
 const DiscordShardIds = Schema.parseJson(Schema.Array(Schema.Int))
 
@@ -18,14 +18,21 @@ interface GatewayRow {
 const nullableNumber = (value: number | string | null) => (value === null ? null : Number(value))
 
 /**
+ * `MANAGER_GATEWAY_RETENTION` (an Effect duration, default 1 day): how long a gateway that sends
+ * no heartbeat stays listed. A stopped or renamed gateway is forgotten after it.
+ */
+export const retentionConfig = Config.duration("MANAGER_GATEWAY_RETENTION").pipe(
+  Config.withDefault(Duration.days(1)),
+)
+
+/**
  * Gateway processes' last heartbeats, kept in the manager database so that every manager process
  * lists the same gateways.
  */
-// TODO: a gateway that stopped stays listed (with a growing age) forever — remove when heartbeats
-// older than a configurable age are pruned.
 export class Gateways extends Effect.Service<Gateways>()("@tally/manager/Gateways", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const retentionMillis = Duration.toMillis(yield* retentionConfig)
 
     const heartbeat = (instanceId: string, heartbeat: ManagerApi.Heartbeat) =>
       Effect.gen(function* () {
@@ -50,15 +57,19 @@ export class Gateways extends Effect.Service<Gateways>()("@tally/manager/Gateway
             oldest_buffered_at = VALUES(oldest_buffered_at),
             last_flush_at = VALUES(last_flush_at),
             last_heartbeat_at = VALUES(last_heartbeat_at)`
+        yield* sql`DELETE FROM gateway_heartbeat WHERE last_heartbeat_at < ${now - retentionMillis}`
       }).pipe(Effect.withSpan("Gateways.heartbeat", { attributes: { instanceId } }))
 
     const list = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      // Past the retention a gateway is gone from the list even before the next heartbeat
+      // (of any gateway) deletes its row.
       const rows = yield* sql<GatewayRow>`
         SELECT instance_id, discord_shard_ids, guild_count, events_per_second, buffered_rows,
           oldest_buffered_at, last_flush_at, last_heartbeat_at
         FROM gateway_heartbeat
+        WHERE last_heartbeat_at >= ${now - retentionMillis}
         ORDER BY instance_id`
-      const now = yield* Clock.currentTimeMillis
       return yield* Effect.forEach(rows, (row) =>
         Effect.map(Schema.decode(DiscordShardIds)(row.discordShardIds), (discordShardIds) => {
           const lastHeartbeatAt = Number(row.lastHeartbeatAt)

@@ -2,7 +2,7 @@ import { NodeContext } from "@effect/platform-node"
 import * as ShardClients from "@tally/sql/ShardClients"
 import { Config, ConfigError, Effect, Either, Layer, Logger, LogLevel } from "effect"
 import { DbShards, layerShardClients } from "./DbShards"
-import { Gateways } from "./Gateways"
+import * as Gateways from "./Gateways"
 import * as ManagerDatabase from "./ManagerDatabase"
 import * as ManagerHttp from "./ManagerHttp"
 import * as ManagerToken from "./ManagerToken"
@@ -32,7 +32,7 @@ export const logLevelConfig = Config.string("LOG_LEVEL").pipe(
 export const layerLogLevel = Layer.unwrapEffect(Effect.map(logLevelConfig, Logger.minimumLogLevel))
 
 /** Routes, DB shards and gateway heartbeats over the migrated manager and DB shard databases. */
-export const layerServices = Layer.mergeAll(Routes.Default, Gateways.Default).pipe(
+export const layerServices = Layer.mergeAll(Routes.Default, Gateways.Gateways.Default).pipe(
   Layer.provideMerge(DbShards.Default),
   Layer.provide(Layer.merge(ManagerDatabase.layer, layerShardClients)),
 )
@@ -43,6 +43,7 @@ export const settingsConfig = Config.all({
   database: ManagerDatabase.databaseConfig,
   dbShards: ShardClients.shardUrlsConfig,
   logLevel: logLevelConfig,
+  gatewayRetention: Gateways.retentionConfig,
 })
 
 /**

@@ -1,5 +1,8 @@
-import { describe, expect, layer } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { describe, expect, it, layer } from "@effect/vitest"
+import * as Testing from "@tally/sql/testing"
+import { ConfigProvider, Effect, Layer, Redacted } from "effect"
+import * as Manager from "../src/Manager"
+import * as Settings from "../src/Settings"
 import { ask, environment, makeDatabases, startManager } from "./fixtures"
 
 class Server extends Effect.Tag("test/Server")<Server, { readonly url: string }>() {}
@@ -198,3 +201,53 @@ layer(ServerLive, { timeout: 60_000, excludeTestServices: true })(
     })
   },
 )
+
+describe("a gateway that stops sending heartbeats", () => {
+  it.scoped(
+    "is forgotten after MANAGER_GATEWAY_RETENTION: left out of the list, then deleted",
+    () =>
+      Effect.gen(function* () {
+        const databases = yield* makeDatabases(1)
+        const { url } = yield* startManager(
+          environment(databases, { MANAGER_GATEWAY_RETENTION: "300 millis" }),
+        )
+        const put = (instanceId: string) =>
+          ask(url, `/v1/gateways/${instanceId}/heartbeat`, {
+            method: "PUT",
+            body: JSON.stringify(heartbeat),
+          })
+        const listed = Effect.map(ask(url, "/v1/gateways"), (answer) =>
+          answer.body.gateways.map((gateway: { instanceId: string }) => gateway.instanceId),
+        )
+        const stored = Effect.scoped(
+          Effect.flatMap(
+            Testing.client(Redacted.make(databases.managerUrl), { maxConnections: 1 }),
+            (sql) => sql<{ instanceId: string }>`SELECT instance_id FROM gateway_heartbeat`,
+          ),
+        ).pipe(Effect.map((rows) => rows.map((row) => row.instanceId).sort()))
+
+        yield* put("gw-stopped")
+        expect(yield* listed).toEqual(["gw-stopped"])
+        yield* Effect.sleep("400 millis")
+        // Silent past the retention: no longer listed, though its row waits for the next heartbeat.
+        expect(yield* listed).toEqual([])
+        expect(yield* stored).toEqual(["gw-stopped"])
+        yield* put("gw-running")
+        expect(yield* listed).toEqual(["gw-running"])
+        expect(yield* stored).toEqual(["gw-running"])
+      }),
+  )
+
+  it.effect("a retention that is no duration stops the start, naming the setting", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        Settings.check(Manager.settingsConfig).pipe(
+          Effect.withConfigProvider(
+            ConfigProvider.fromMap(new Map([["MANAGER_GATEWAY_RETENTION", "soon"]])),
+          ),
+        ),
+      )
+      expect(error.reason).toContain("MANAGER_GATEWAY_RETENTION")
+    }),
+  )
+})
