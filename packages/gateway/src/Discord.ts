@@ -259,7 +259,7 @@ export const make = (options: DiscordOptions = {}) =>
      * While Discord is away the library retries every half second, each try ending in a close:
      * the first close is a warning, the tries after it are debug lines.
      */
-    const closed = (discordShardId: number, closeCode: number) => {
+    const closed = (discordShardId: number, closeCode: number, asked: boolean) => {
       const error = socketErrors.get(discordShardId)
       socketErrors.delete(discordShardId)
       const annotations = { discordShardId, closeCode, ...(error === undefined ? {} : { error }) }
@@ -270,7 +270,9 @@ export const make = (options: DiscordOptions = {}) =>
       } else {
         shardStates.set(discordShardId, "reconnecting")
         lostAt.set(discordShardId, Date.now())
-        log(LogLevel.Warning, "discord connection closed; reconnecting", annotations)
+        // Discord asks every connection to move now and then: no cause for a warning.
+        if (asked) log(LogLevel.Info, "discord asked to reconnect; reconnecting", annotations)
+        else log(LogLevel.Warning, "discord connection closed; reconnecting", annotations)
       }
     }
 
@@ -314,7 +316,7 @@ export const make = (options: DiscordOptions = {}) =>
           socketErrors.set(message.discordShardId, message.message)
           return
         case "closed": {
-          closed(message.discordShardId, message.code)
+          closed(message.discordShardId, message.code, message.asked)
           const reason = FATAL_CLOSE_CODES.get(message.code)
           if (reason !== undefined) {
             fail(

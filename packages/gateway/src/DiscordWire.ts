@@ -57,7 +57,13 @@ export type ToMain =
   | { readonly type: "interaction"; readonly data: unknown }
   | { readonly type: "ready"; readonly discordShardId: number; readonly guilds: number }
   | { readonly type: "resumed"; readonly discordShardId: number }
-  | { readonly type: "closed"; readonly discordShardId: number; readonly code: number }
+  | {
+      readonly type: "closed"
+      readonly discordShardId: number
+      readonly code: number
+      /** Discord asked for it (op 7 RECONNECT, op 9 INVALID SESSION): routine, not a loss. */
+      readonly asked: boolean
+    }
   | { readonly type: "error"; readonly discordShardId: number; readonly message: string }
   /** The socket failed (refused, reset); a `closed` follows and the library tries again. */
   | { readonly type: "socketError"; readonly discordShardId: number; readonly message: string }

@@ -133,9 +133,19 @@ manager.on(WebSocketShardEvents.Resumed, (discordShardId) => {
   flush()
   post({ type: "resumed", discordShardId })
 })
+/**
+ * Shards the library is closing because Discord asked it to (op 7 RECONNECT, or op 9 INVALID
+ * SESSION): routine, unlike a lost connection. The library says why only in its debug text.
+ */
+const askedToReconnect = new Set<number>()
+const ASKED_BY_DISCORD =
+  /^Destroying shard\n\tReason: (Told to reconnect by Discord|Invalid session)\n/
+manager.on(WebSocketShardEvents.Debug, (message, discordShardId) => {
+  if (ASKED_BY_DISCORD.test(message)) askedToReconnect.add(discordShardId)
+})
 manager.on(WebSocketShardEvents.Closed, (code, discordShardId) => {
   flush()
-  post({ type: "closed", discordShardId, code })
+  post({ type: "closed", discordShardId, code, asked: askedToReconnect.delete(discordShardId) })
 })
 manager.on(WebSocketShardEvents.SocketError, (error, discordShardId) => {
   post({

@@ -182,6 +182,31 @@ describe("a lost Discord connection", () => {
   )
 
   it.scopedLive(
+    "that Discord asked for (op 7 RECONNECT, op 9 INVALID SESSION) is an info line, not a warning",
+    () =>
+      Effect.gen(function* () {
+        const logs = logCapture()
+        const sim = yield* simulator()
+        const discord = yield* connectTo(sim, 20_000, logs.layer)
+        const back = (event: string, after: number) => () =>
+          logs.lines.slice(after).some((line) => line.message === event)
+
+        yield* sim.faults.drop("reconnect", 0)
+        yield* until(back("discord resumed", 0))
+        const seen = logs.lines.length
+        yield* sim.faults.drop("invalid-session", 0)
+        yield* until(back("discord ready", seen))
+
+        expect(logs.lines.filter((line) => line.level === "WARN")).toEqual([])
+        const asked = logs.lines.filter((line) => line.message.startsWith("discord asked"))
+        expect(asked).toHaveLength(2)
+        expect(asked[0]).toMatchObject({ level: "INFO", annotations: { closeCode: 4200 } })
+        expect((yield* discord.shardStates).get(0)).toBe("connected")
+      }).pipe(Effect.timeout("20 seconds")),
+    30_000,
+  )
+
+  it.scopedLive(
     "reads as reconnecting while Discord is away, with one warning for all the retries",
     () =>
       Effect.gen(function* () {
