@@ -10,7 +10,7 @@
  * later delta is added to the total exactly once, in the same step that buffers it.
  *
  * A member may be evicted (`evictIdle`) once idle and once every delta of theirs is written:
- * nothing in the buffer, and their last swap settled (`settle`). A later load then reads a total
+ * nothing in the buffer, and their last swap and every one before it settled (`settle`). A later load then reads a total
  * that holds every delta, so the rule above holds again (ActivityRank rebuilt evicted members'
  * totals without their unflushed XP: repeated level-ups, §9.10).
  */
@@ -142,6 +142,9 @@ export interface Swapped {
   readonly swap: number
 }
 
+/** Members checked for eviction per step. */
+const EVICT_STEP = 20_000
+
 export const memberKey = (guildId: Snowflake, userId: Snowflake): string => `${guildId}/${userId}`
 
 /** The ids a `memberKey` was made of. */
@@ -187,10 +190,7 @@ export class ActivityBuffer extends Context.Tag("@tally/gateway/ActivityBuffer")
     ) => Effect.Effect<void>
     /** Takes the DB shard's deltas out, leaving an empty buffer; None when it was empty. */
     readonly swap: (dbShardId: number) => Effect.Effect<Option.Option<Swapped>>
-    /**
-     * The swap's batch is written, or given up on (the DB shard's value is then the truth): its
-     * members may be evicted.
-     */
+    /** The swap's batch is written: its members may be evicted. */
     readonly settle: (dbShardId: number, swap: number) => Effect.Effect<void>
     /**
      * Forgets the members untouched since `before` (epoch ms) who have no delta in the buffer and
@@ -362,20 +362,36 @@ export const make = (options: Options = {}) =>
         return state
       })
 
-    const evictIdle = (dbShardId: number, before: number) =>
+    /** Evicts among `keys`, in one step. */
+    const evictAmong = (dbShardId: number, keys: ReadonlyArray<string>, before: number) =>
       Ref.modify(bufferOf(dbShardId), (state): [number, ShardBuffer] => {
         // Swaps settle in any order: a member is clear once its last swap is older than every
         // unsettled one (an older unsettled batch may hold its earlier rows).
         let firstUnsettled = Number.POSITIVE_INFINITY
         for (const swap of state.unsettled) firstUnsettled = Math.min(firstUnsettled, swap)
         let evicted = 0
-        for (const [key, member] of state.members) {
+        for (const key of keys) {
+          const member = state.members.get(key)
+          if (member === undefined) continue
           if (member.rows === null && member.swap < firstUnsettled && member.touchedAt < before) {
             state.members.delete(key)
             evicted += 1
           }
         }
         return [evicted, state]
+      })
+
+    // In steps of EVICT_STEP members, with a yield between: a million members checked in one
+    // step held the event loop for a fraction of a second.
+    const evictIdle = (dbShardId: number, before: number) =>
+      Effect.gen(function* () {
+        const keys = [...(yield* Ref.get(bufferOf(dbShardId))).members.keys()]
+        let evicted = 0
+        for (let offset = 0; offset < keys.length; offset += EVICT_STEP) {
+          evicted += yield* evictAmong(dbShardId, keys.slice(offset, offset + EVICT_STEP), before)
+          yield* Effect.yieldNow()
+        }
+        return evicted
       })
 
     const memberCount = Effect.suspend(() => Effect.forEach([...buffers.values()], Ref.get)).pipe(

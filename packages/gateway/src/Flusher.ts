@@ -153,12 +153,17 @@ export const make = (options: Options) =>
       ),
     )
 
-    const forget = (batch: Pending) =>
+    /**
+     * Drops a batch that is written or given up on. Only a written one settles its swap: the
+     * members of a dead-lettered one stay in memory with totals that hold its XP, so that a
+     * reload without it cannot repeat their level-ups (§9.10).
+     */
+    const forget = (batch: Pending, outcome: "written" | "deadLetter") =>
       Effect.zipRight(
         Ref.update(pending, HashMap.remove(batch.batch.batchId)),
         batch.spilled
           ? settleSpill
-          : batch.swap === null
+          : batch.swap === null || outcome === "deadLetter"
             ? Effect.void
             : buffer.settle(batch.dbShardId, batch.swap),
       )
@@ -205,7 +210,7 @@ export const make = (options: Options) =>
           yield* Effect.log("flushed").pipe(
             Effect.annotateLogs({ rows: batch.rows, milliseconds, attempt: number }),
           )
-          yield* forget(batch)
+          yield* forget(batch, "written")
           return "written"
         }
 
@@ -257,7 +262,7 @@ export const make = (options: Options) =>
         yield* Effect.logError("batch given up on; written to the dead-letter file").pipe(
           Effect.annotateLogs({ ...details, directory: spill.directory }),
         )
-        yield* forget(batch)
+        yield* forget(batch, "deadLetter")
         return "deadLetter"
       })
 

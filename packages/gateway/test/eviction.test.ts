@@ -7,16 +7,21 @@ import { ActivityBuffer, memberKey } from "../src/ActivityBuffer"
 import { Counter, LastMessageChannels } from "../src/Counter"
 import { Flusher } from "../src/Flusher"
 import {
+  accrueMessage,
   coreLayer,
   databaseUrl,
   eventually,
+  flushMember,
   id,
   keys,
   makeDatabases,
+  makeProxiedShards,
   makeStateDirectory,
   mariaDbProxy,
   message,
   query,
+  queryUrl,
+  startFlusher,
   startManager,
   testCoreOptions,
   textAward,
@@ -86,7 +91,31 @@ describe("a member's total leaves memory only once idle and written", () => {
   )
 })
 
-/** One DB shard behind a proxy, a manager, and the counting core evicting at once when it may. */
+describe("a batch given up on keeps its members in memory", () => {
+  it.scopedLive(
+    "their totals hold its XP: a reload without it would repeat their level-ups (§9.10)",
+    () =>
+      Effect.gen(function* () {
+        const { urls, gatewayUrls } = yield* makeProxiedShards
+        const directory = yield* makeStateDirectory
+        const { flusher, buffer } = yield* startFlusher(gatewayUrls, { directory })
+        // Every write to this DB shard now fails for good (not retryable): dead-lettered.
+        yield* queryUrl(urls.get(0)!, "DROP TABLE guild_member")
+        yield* accrueMessage(buffer, 0, flushMember(1))
+        yield* accrueMessage(buffer, 1, flushMember(2))
+        yield* flusher.flushNow
+        yield* eventually(flusher.stats, (stats) => stats.bufferedRows === 0)
+
+        const everyone = Number.MAX_SAFE_INTEGER
+        expect(yield* buffer.evictIdle(0, everyone)).toBe(0)
+        // The written one, on the other DB shard, goes.
+        expect(yield* buffer.evictIdle(1, everyone)).toBe(1)
+        expect(yield* buffer.memberCount).toBe(1)
+      }),
+  )
+})
+
+/** One DB shard behind a proxy, a manager, and the counting core evicting soon when it may. */
 const setup = Effect.gen(function* () {
   const databases = yield* makeDatabases(1)
   const manager = yield* startManager(databases)
@@ -101,7 +130,9 @@ const setup = Effect.gen(function* () {
       core: {
         memberTotals: {
           ...testCoreOptions.memberTotals,
-          idleTimeout: Duration.zero,
+          // Short, yet longer than a load takes: a member loaded for a waiting event is not
+          // evicted again before the event counts.
+          idleTimeout: Duration.millis(100),
           sweepInterval: Duration.millis(20),
         },
         counter: { idleTimeout: Duration.hours(1), sweepInterval: Duration.millis(20) },
@@ -154,7 +185,7 @@ describe("an evicted member's total comes back exact (ActivityRank lost unflushe
         // Its batch cannot be written: the member stays, whatever its idleness.
         yield* proxy.refuse
         expect((yield* flusher.flushNow).failedBatches).toBe(1)
-        yield* Effect.sleep("150 millis")
+        yield* Effect.sleep("250 millis")
         expect(yield* buffer.totalOf(dbShardId, guildId, writer)).toEqual(Option.some(before))
 
         // Written (the flusher's retry): evicted at the next sweep.
