@@ -193,7 +193,7 @@ export const make = (options: DiscordOptions = {}) =>
     const discordShardIds = Option.getOrElse(config.discordShardIds, () =>
       Array.from({ length: discordShardCount }, (_, id) => id),
     )
-    const restored = yield* session.load(discordShardIds)
+    const restored = yield* session.load(discordShardIds, Option.getOrNull(config.discordApiUrl))
 
     const dispatches = yield* Effect.acquireRelease(
       Queue.unbounded<DispatchBatch>(),

@@ -4,8 +4,10 @@
  * finds one. On shutdown the gateway writes `.tally/session-<shard>.json` with the session id,
  * resume URL, the last *processed* sequence, the guild state of that shard (RESUME does not send
  * GUILD_CREATE again) with the bot's user id, the messages still waiting for their guild or
- * channel and the level-up jobs not carried out. The next start reads the file once and deletes
- * it, so a later crash cannot resume from a stale sequence.
+ * channel and the level-up jobs not carried out, and the `DISCORD_API_URL` it was made with. The
+ * next start reads the file once and deletes it, so a later crash cannot resume from a stale
+ * sequence; a session of another Discord (the simulator then Discord, or another simulator) is
+ * not resumed.
  */
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
@@ -52,6 +54,8 @@ const SavedSessionSchema = Schema.Struct({
   levelUpJobs: Schema.optionalWith(Schema.Array(Schema.Unknown), { default: () => [] }),
   botUserId: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
   savedAt: Schema.Number,
+  /** `DISCORD_API_URL` (null: Discord's own); absent in older files, which are taken as they are. */
+  discordApiUrl: Schema.optional(Schema.NullOr(Schema.String)),
 })
 
 export const fileName = (discordShardId: number) => `session-${discordShardId}.json`
@@ -64,9 +68,14 @@ export class Session extends Context.Tag("@tally/gateway/Session")<
     readonly retrieve: (discordShardId: number) => SessionInfo | null
     /** For `WebSocketManagerOptions.updateSessionInfo`. */
     readonly update: (discordShardId: number, info: SessionInfo | null) => void
-    /** Reads what the previous process saved for these shards, and deletes the files. */
+    /**
+     * Reads what the previous process saved for these shards, and deletes the files. Sessions
+     * saved against another `discordApiUrl` (`DISCORD_API_URL`, null for Discord's own) are
+     * ignored; later saves are stamped with this one.
+     */
     readonly load: (
       discordShardIds: ReadonlyArray<number>,
+      discordApiUrl?: string | null,
     ) => Effect.Effect<ReadonlyMap<number, SavedSession>>
     readonly save: (saved: SavedSession) => Effect.Effect<void, SessionFileError>
   }
@@ -90,20 +99,25 @@ const readSaved = (path: string) =>
         ),
       ),
     ),
-    Effect.map((saved) => saved as unknown as SavedSession),
+    Effect.map(({ discordApiUrl, ...saved }) => ({
+      saved: saved as unknown as SavedSession,
+      discordApiUrl,
+    })),
   )
 
 /** A session store whose files live in `directory` (`.tally` under the working directory in main). */
 export const make = (directory: string) =>
   Effect.sync(() => {
     const sessions = new Map<number, SessionInfo>()
+    let currentApiUrl: string | null = null
 
     /**
      * Reads (and deletes) the session files of `discordShardIds`. A missing file means a fresh
      * IDENTIFY; an unreadable one is logged and ignored.
      */
-    const load = (discordShardIds: ReadonlyArray<number>) =>
+    const load = (discordShardIds: ReadonlyArray<number>, discordApiUrl: string | null = null) =>
       Effect.gen(function* () {
+        currentApiUrl = discordApiUrl
         const restored = new Map<number, SavedSession>()
         for (const discordShardId of discordShardIds) {
           const path = Path.join(directory, fileName(discordShardId))
@@ -115,6 +129,15 @@ export const make = (directory: string) =>
           )
           if (!exists) continue
           yield* readSaved(path).pipe(
+            Effect.filterOrFail(
+              (file) => file.discordApiUrl === undefined || file.discordApiUrl === discordApiUrl,
+              (file) =>
+                new SessionFileError({
+                  reason: `saved for ${file.discordApiUrl ?? "Discord"}, not ${discordApiUrl ?? "Discord"} (DISCORD_API_URL changed): starting a new session`,
+                  path,
+                }),
+            ),
+            Effect.map((file) => file.saved),
             Effect.tap((saved) =>
               Effect.sync(() => {
                 sessions.set(discordShardId, saved.session)
@@ -148,7 +171,11 @@ export const make = (directory: string) =>
       return Effect.tryPromise({
         try: async () => {
           await Fs.mkdir(directory, { recursive: true })
-          await Fs.writeFile(temporary, JSON.stringify(saved), { mode: 0o600 })
+          await Fs.writeFile(
+            temporary,
+            JSON.stringify({ ...saved, discordApiUrl: currentApiUrl }),
+            { mode: 0o600 },
+          )
           await Fs.rename(temporary, path)
         },
         catch: (error) => new SessionFileError({ reason: String(error), path }),

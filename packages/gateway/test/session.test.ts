@@ -73,6 +73,33 @@ describe("Session files", () => {
       }),
   )
 
+  it.scopedLive("a session saved against another DISCORD_API_URL is not resumed", () =>
+    Effect.gen(function* () {
+      const directory = yield* temporaryDirectory
+      const saveAgainst = (apiUrl: string | null) =>
+        Effect.gen(function* () {
+          const store = yield* Session.make(directory)
+          yield* store.load([1], apiUrl)
+          yield* store.save(saved)
+        })
+      const loadAgainst = (apiUrl: string | null) =>
+        Effect.gen(function* () {
+          const store = yield* Session.make(directory)
+          return { restored: yield* store.load([1], apiUrl), store }
+        })
+
+      yield* saveAgainst("http://127.0.0.1:3907/api")
+      const other = yield* loadAgainst(null)
+      expect(other.restored.size).toBe(0)
+      expect(other.store.retrieve(1)).toBeNull()
+      expect(Fs.existsSync(Path.join(directory, "session-1.json"))).toBe(false)
+
+      yield* saveAgainst("http://127.0.0.1:3907/api")
+      const same = yield* loadAgainst("http://127.0.0.1:3907/api")
+      expect(same.restored.get(1)).toEqual(saved)
+    }),
+  )
+
   it.scopedLive("an unreadable session file is ignored (fresh IDENTIFY) and removed", () =>
     Effect.gen(function* () {
       const directory = yield* temporaryDirectory
