@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import * as ManagerApi from "@tally/domain/ManagerApi"
-import { Clock, Config, Duration, Effect, Schema } from "effect"
+import { Clock, Config, ConfigError, Duration, Effect, Either, Schema } from "effect"
 
 const DiscordShardIds = Schema.parseJson(Schema.Array(Schema.Int))
 
@@ -17,12 +17,26 @@ interface GatewayRow {
 
 const nullableNumber = (value: number | string | null) => (value === null ? null : Number(value))
 
+/** Gateways send a heartbeat every 30 seconds: a shorter retention would hide running ones. */
+const MIN_RETENTION = Duration.minutes(1)
+
 /**
- * `MANAGER_GATEWAY_RETENTION` (an Effect duration, default 1 day): how long a gateway that sends
- * no heartbeat stays listed. A stopped or renamed gateway is forgotten after it.
+ * `MANAGER_GATEWAY_RETENTION` (an Effect duration, at least 1 minute, default 1 day): how long a
+ * gateway that sends no heartbeat stays listed. A stopped or renamed gateway is forgotten after
+ * it; its row is deleted at the next heartbeat of any gateway.
  */
 export const retentionConfig = Config.duration("MANAGER_GATEWAY_RETENTION").pipe(
   Config.withDefault(Duration.days(1)),
+  Config.mapOrFail((retention) =>
+    Duration.lessThan(retention, MIN_RETENTION)
+      ? Either.left(
+          ConfigError.InvalidData(
+            ["MANAGER_GATEWAY_RETENTION"],
+            `${Duration.format(retention)} is shorter than 1 minute (gateways send a heartbeat every 30 seconds)`,
+          ),
+        )
+      : Either.right(retention),
+  ),
 )
 
 /**

@@ -1,6 +1,9 @@
+import { SqlClient } from "@effect/sql"
 import { describe, expect, it, layer } from "@effect/vitest"
+import * as ManagerApi from "@tally/domain/ManagerApi"
 import * as Testing from "@tally/sql/testing"
-import { ConfigProvider, Effect, Layer, Redacted } from "effect"
+import { ConfigProvider, Effect, Layer, Redacted, TestClock, TestContext } from "effect"
+import * as Gateways from "../src/Gateways"
 import * as Manager from "../src/Manager"
 import * as Settings from "../src/Settings"
 import { ask, environment, makeDatabases, startManager } from "./fixtures"
@@ -208,46 +211,60 @@ describe("a gateway that stops sending heartbeats", () => {
     () =>
       Effect.gen(function* () {
         const databases = yield* makeDatabases(1)
-        const { url } = yield* startManager(
-          environment(databases, { MANAGER_GATEWAY_RETENTION: "300 millis" }),
+        // The manager creates and migrates its database; the service is then driven directly,
+        // on the test's clock.
+        yield* startManager(environment(databases))
+        const sql = yield* Testing.client(Redacted.make(databases.managerUrl), {
+          maxConnections: 1,
+        })
+        const stored = Effect.map(
+          sql<{ instanceId: string }>`SELECT instance_id FROM gateway_heartbeat`,
+          (rows) => rows.map((row) => row.instanceId).sort(),
         )
-        const put = (instanceId: string) =>
-          ask(url, `/v1/gateways/${instanceId}/heartbeat`, {
-            method: "PUT",
-            body: JSON.stringify(heartbeat),
-          })
-        const listed = Effect.map(ask(url, "/v1/gateways"), (answer) =>
-          answer.body.gateways.map((gateway: { instanceId: string }) => gateway.instanceId),
-        )
-        const stored = Effect.scoped(
-          Effect.flatMap(
-            Testing.client(Redacted.make(databases.managerUrl), { maxConnections: 1 }),
-            (sql) => sql<{ instanceId: string }>`SELECT instance_id FROM gateway_heartbeat`,
-          ),
-        ).pipe(Effect.map((rows) => rows.map((row) => row.instanceId).sort()))
+        yield* Effect.gen(function* () {
+          const gateways = yield* Gateways.Gateways
+          const listed = Effect.map(gateways.list, (list) => list.map((g) => g.instanceId))
+          const beat = (instanceId: string) =>
+            gateways.heartbeat(instanceId, new ManagerApi.Heartbeat(heartbeat))
 
-        yield* put("gw-stopped")
-        expect(yield* listed).toEqual(["gw-stopped"])
-        yield* Effect.sleep("400 millis")
-        // Silent past the retention: no longer listed, though its row waits for the next heartbeat.
-        expect(yield* listed).toEqual([])
-        expect(yield* stored).toEqual(["gw-stopped"])
-        yield* put("gw-running")
-        expect(yield* listed).toEqual(["gw-running"])
-        expect(yield* stored).toEqual(["gw-running"])
+          yield* beat("gw-stopped")
+          yield* TestClock.adjust("59 seconds")
+          expect(yield* listed).toEqual(["gw-stopped"])
+          yield* TestClock.adjust("2 seconds")
+          // Silent past the retention: no longer listed; its row waits for the next heartbeat.
+          expect(yield* listed).toEqual([])
+          expect(yield* stored).toEqual(["gw-stopped"])
+          yield* beat("gw-running")
+          expect(yield* listed).toEqual(["gw-running"])
+          expect(yield* stored).toEqual(["gw-running"])
+        }).pipe(
+          Effect.provide(Gateways.Gateways.Default),
+          Effect.provideService(SqlClient.SqlClient, sql),
+          Effect.withConfigProvider(
+            ConfigProvider.fromMap(new Map([["MANAGER_GATEWAY_RETENTION", "1 minute"]])),
+          ),
+          Effect.provide(TestContext.TestContext),
+        )
       }),
   )
 
-  it.effect("a retention that is no duration stops the start, naming the setting", () =>
-    Effect.gen(function* () {
-      const error = yield* Effect.flip(
-        Settings.check(Manager.settingsConfig).pipe(
-          Effect.withConfigProvider(
-            ConfigProvider.fromMap(new Map([["MANAGER_GATEWAY_RETENTION", "soon"]])),
-          ),
-        ),
-      )
-      expect(error.reason).toContain("MANAGER_GATEWAY_RETENTION")
-    }),
+  it.effect(
+    "a retention that is no duration, or shorter than two heartbeats, stops the start naming the setting",
+    () =>
+      Effect.gen(function* () {
+        for (const value of ["soon", "0 seconds", "10 seconds"]) {
+          const error = yield* Effect.flip(
+            Settings.check(Manager.settingsConfig).pipe(
+              Effect.withConfigProvider(
+                ConfigProvider.fromMap(new Map([["MANAGER_GATEWAY_RETENTION", value]])),
+              ),
+            ),
+          )
+          expect([value, error.reason]).toEqual([
+            value,
+            expect.stringContaining("MANAGER_GATEWAY_RETENTION is not valid"),
+          ])
+        }
+      }),
   )
 })
