@@ -99,6 +99,11 @@ export class Discord extends Context.Tag("@tally/gateway/Discord")<
     readonly fatal: Effect.Effect<never, DiscordFatal>
     /** The library's current session of a shard (sequence = last received). */
     readonly sessionInfo: (discordShardId: number) => SessionInfo | null
+    /**
+     * Says the process is stopping: a connection that closes from now on is no loss to warn of
+     * (a busy stop may miss a heartbeat's acknowledgement). The sockets stay open.
+     */
+    readonly stopping: Effect.Effect<void>
     /** Closes every shard with a resumable code; the session stays valid for a later RESUME. */
     readonly closeResumable: Effect.Effect<void>
     /** Each shard's connection state, by Discord shard id. */
@@ -265,6 +270,7 @@ export const make = (options: DiscordOptions = {}) =>
       const annotations = { discordShardId, closeCode, ...(error === undefined ? {} : { error }) }
       if (closing || FATAL_CLOSE_CODES.has(closeCode)) {
         shardStates.set(discordShardId, "closed")
+        if (closing) log(LogLevel.Debug, "discord connection closed while stopping", annotations)
       } else if (shardStates.get(discordShardId) === "reconnecting") {
         log(LogLevel.Debug, "discord still unreachable; retrying", annotations)
       } else {
@@ -430,6 +436,9 @@ export const make = (options: DiscordOptions = {}) =>
       connect,
       fatal: Deferred.await(fatal),
       sessionInfo: (discordShardId) => session.retrieve(discordShardId),
+      stopping: Effect.sync(() => {
+        closing = true
+      }),
       closeResumable: destroy({ code: RESUMABLE_CLOSE_CODE, reason: "stopping; will resume" }),
       shardStates: Effect.sync(() => new Map(shardStates)),
     })

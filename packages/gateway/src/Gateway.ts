@@ -57,6 +57,7 @@ export const start = Effect.gen(function* () {
   )
 
   const stop = Effect.gen(function* () {
+    yield* discord.stopping
     yield* Fiber.interrupt(loop)
     const { savedEvents } = yield* counter.shutdown
     // Voice minutes up to now go into the buffers before they are flushed.
@@ -83,7 +84,13 @@ export const start = Effect.gen(function* () {
     // Commands kept being answered while the rest stopped: the socket was open until now.
     yield* Fiber.interrupt(answering)
     yield* Effect.logInfo("gateway stopped").pipe(
-      Effect.annotateLogs({ flushedRows, spilledRows, savedEvents, sessions: sessions.length }),
+      // Rows written by the stop itself (earlier flushes have their own log lines).
+      Effect.annotateLogs({
+        flushedAtStop: flushedRows,
+        spilledRows,
+        savedEvents,
+        sessions: sessions.length,
+      }),
     )
   }).pipe(Effect.withSpan("Gateway.stop"))
 

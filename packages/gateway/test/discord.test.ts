@@ -206,6 +206,18 @@ describe("a lost Discord connection", () => {
     30_000,
   )
 
+  it.scopedLive("while the gateway stops is no warning (a busy stop may miss an ack)", () =>
+    Effect.gen(function* () {
+      const logs = logCapture()
+      const sim = yield* simulator()
+      const discord = yield* connectTo(sim, 20_000, logs.layer)
+      yield* discord.stopping
+      yield* sim.faults.close(4000, 0)
+      yield* until(() => logs.lines.some((line) => line.message === "discord resumed"))
+      expect(logs.lines.filter((line) => line.level === "WARN")).toEqual([])
+    }).pipe(Effect.timeout("20 seconds")),
+  )
+
   it.scopedLive(
     "reads as reconnecting while Discord is away, with one warning for all the retries",
     () =>
