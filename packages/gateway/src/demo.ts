@@ -257,6 +257,12 @@ const program = Effect.gen(function* () {
 stopOnlyOnce()
 program.pipe(
   Effect.scoped,
+  // After the stop (the scope's close) has flushed what it could.
+  Effect.onInterrupt(() =>
+    line(
+      `demo stopped before the replay ended: ${total(countsByTag("tally_gateway_messages_counted_total", "reason"))} messages counted; what was written stays in the ${PREFIX}_* databases until the next demo`,
+    ),
+  ),
   Effect.catchAll((error) =>
     Effect.sync(() => {
       const reason =
