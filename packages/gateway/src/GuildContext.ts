@@ -168,11 +168,14 @@ export const make = (options: Options = {}) =>
   })
 
 const describe = (error: unknown): string =>
-  typeof error === "object" && error !== null && "reason" in error
-    ? String((error as { reason: unknown }).reason)
-    : typeof error === "object" && error !== null && "_tag" in error
-      ? String((error as { _tag: unknown })._tag)
-      : String(error)
+  // Its reason is a word ("refused"); its message names the shard and the setting to check.
+  error instanceof ShardClients.ShardUnavailable
+    ? error.message
+    : typeof error === "object" && error !== null && "reason" in error
+      ? String((error as { reason: unknown }).reason)
+      : typeof error === "object" && error !== null && "_tag" in error
+        ? String((error as { _tag: unknown })._tag)
+        : String(error)
 
 export const layer = (
   options: Options = {},

@@ -124,7 +124,13 @@ export const make = (options: Options = {}) =>
           const details = { members: requests.length, attempt }
           return Cause.isFailType(cause)
             ? Effect.logWarning("cannot load member totals; retrying").pipe(
-                Effect.annotateLogs({ ...details, reason: String(cause.error._tag) }),
+                Effect.annotateLogs({
+                  ...details,
+                  reason:
+                    cause.error instanceof ShardClients.ShardUnavailable
+                      ? cause.error.message
+                      : String(cause.error._tag),
+                }),
               )
             : Effect.logError("loading member totals failed unexpectedly; retrying", cause).pipe(
                 Effect.annotateLogs(details),
