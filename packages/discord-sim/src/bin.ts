@@ -36,6 +36,7 @@ const parsed = (() => {
         "discord-shards": { type: "string", default: "1" },
         token: { type: "string" },
         "heartbeat-interval": { type: "string" },
+        help: { type: "boolean", short: "h" },
       },
       strict: true,
     })
@@ -44,6 +45,10 @@ const parsed = (() => {
   }
 })()
 const { values } = parsed
+if (values.help === true) {
+  process.stdout.write(`${usage}\n`)
+  process.exit(0)
+}
 
 const numberOption = (
   name: string,

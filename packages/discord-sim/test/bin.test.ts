@@ -27,6 +27,15 @@ describe("the simulator's command line", () => {
     expect(refusal("--seed", "7").firstLine).toBe("discord-sim: --seed applies to --generate only")
   }, 60_000)
 
+  it("--help prints the usage and exits 0, starting nothing", () => {
+    const run = spawnSync(process.execPath, ["--import", "tsx", bin, "--help"], {
+      encoding: "utf8",
+      timeout: 20_000,
+    })
+    expect(run.status).toBe(0)
+    expect(run.stdout).toMatch(/^usage: pnpm --filter @tally\/discord-sim start /)
+  }, 30_000)
+
   it("a port in use is said in one sentence, without the usage line", async () => {
     const taken = Net.createServer()
     await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve))
