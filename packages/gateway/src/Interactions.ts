@@ -9,14 +9,19 @@
  * 2. defer (callback type 5) within Discord's 3 seconds, run the handler under a time limit,
  *    then edit the original response (`PATCH /webhooks/{app}/{token}/messages/@original`).
  *
+ * An interaction older than `MAX_AGE` (by its id's time) is skipped: Discord no longer takes an
+ * answer, and the stat cooldown is not taken for nothing. Such a one is a command replayed after a
+ * restart (the session resumes from the last *processed* dispatch; commands are answered ahead).
+ *
  * Every failure reaches the user as one sentence, never a stack trace; unexpected ones are logged
  * with their cause. Allowed mentions are always none: names are shown as mentions, nobody pinged.
  */
 import type { REST } from "@discordjs/rest"
-import type { Snowflake } from "@tally/domain/Snowflake"
+import { isSnowflake, type Snowflake, timestampMillis } from "@tally/domain/Snowflake"
 import { MessageFlags, PermissionFlagsBits, Routes } from "discord-api-types/v10"
 import {
   Cause,
+  Clock,
   Context,
   Data,
   Duration,
@@ -167,7 +172,13 @@ const commandsTotal = Metric.counter("tally_gateway_commands_total", {
   incremental: true,
 })
 
-type Outcome = "answered" | "refused" | "failed" | "timed_out" | "unanswered"
+type Outcome = "answered" | "refused" | "failed" | "timed_out" | "unanswered" | "expired"
+
+/**
+ * Discord takes a first answer within 3 seconds of an interaction; the rest is room for the
+ * clocks' difference.
+ */
+const MAX_AGE_MILLIS = 10_000
 
 const countCommand = (command: string, outcome: Outcome) =>
   Metric.increment(
@@ -382,7 +393,24 @@ export const make = (options: Options = {}) =>
         )
       }
       const name = interaction.data.name
-      return respondTo(interaction, name).pipe(
+      const expired = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const ageMillis = isSnowflake(interaction.id)
+          ? now - timestampMillis(interaction.id)
+          : Number.NaN
+        return ageMillis > MAX_AGE_MILLIS
+          ? Effect.logInfo(
+              "interaction too old to answer (replayed after a restart?); skipped",
+            ).pipe(
+              Effect.annotateLogs({ ageMillis }),
+              Effect.zipRight(countCommand(name, "expired")),
+              Effect.as(true),
+            )
+          : Effect.succeed(false)
+      })
+      const respond = Effect.flatMap(expired, (skipped) =>
+        skipped ? Effect.void : respondTo(interaction, name),
+      )
+      return respond.pipe(
         Effect.catchTag("ReplyFailed", (error) =>
           Effect.logWarning("interaction left unanswered").pipe(
             Effect.annotateLogs({ reason: error.reason }),

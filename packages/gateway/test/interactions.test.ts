@@ -9,13 +9,13 @@ import * as DiscordSim from "@tally/discord-sim/DiscordSim"
 import type { InteractionReply } from "@tally/discord-sim/Interactions"
 import * as ActivityDelta from "@tally/domain/ActivityDelta"
 import { periodKeys } from "@tally/domain/PeriodKey"
-import type { Snowflake } from "@tally/domain/Snowflake"
+import { fromTimestamp, type Snowflake } from "@tally/domain/Snowflake"
 import { ManagerClient, layerConfig as managerClientLayer } from "@tally/manager/ManagerClient"
 import * as ActivityWriter from "@tally/sql/ActivityWriter"
 import * as Settings from "@tally/sql/Settings"
 import * as ShardClients from "@tally/sql/ShardClients"
 import type { APIEmbed } from "discord-api-types/v10"
-import { ConfigProvider, Context, Effect, Layer, Queue } from "effect"
+import { ConfigProvider, Context, Effect, Layer, Metric, Queue } from "effect"
 import * as Command from "../src/commands/Command"
 import * as Registry from "../src/commands/Registry"
 import * as Discord from "../src/Discord"
@@ -85,7 +85,12 @@ const slowProbe = Command.make({
 
 class Stack extends Context.Tag("test/Stack")<
   Stack,
-  { readonly sim: DiscordSim.DiscordSim; readonly dispatchLoop: Effect.Latch }
+  {
+    readonly sim: DiscordSim.DiscordSim
+    readonly dispatchLoop: Effect.Latch
+    /** The instance with the stat cooldown, to hand interactions to directly. */
+    readonly strict: Interactions.Interactions["Type"]
+  }
 >() {}
 
 /** Known activity: keys of today in UTC (the guild's default zone), Dave's day key stale. */
@@ -207,7 +212,7 @@ const stackLayer = Layer.scoped(
     )
     yield* discord.connect
     yield* Effect.provide(seed, context)
-    return { sim, dispatchLoop }
+    return { sim, dispatchLoop, strict }
   }),
 )
 
@@ -419,6 +424,40 @@ layer(stackLayer, { timeout: 120_000, excludeTestServices: true })(
             expect(Number(again?.[1])).toBeGreaterThanOrEqual(before + 120)
             expect(Number(again?.[1])).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000) + 120)
             expect((yield* run("probe-stat", grace)).message.content).toBe("stats")
+          }),
+      )
+
+      it.effect(
+        "a command too old to answer (replayed after a restart) is skipped and takes no cooldown",
+        () =>
+          Effect.gen(function* () {
+            const { strict } = yield* Stack
+            const expired = () =>
+              Metric.unsafeSnapshot()
+                .filter(
+                  ({ metricKey }) =>
+                    metricKey.name === "tally_gateway_commands_total" &&
+                    metricKey.tags.some((tag) => tag.key === "outcome" && tag.value === "expired"),
+                )
+                .reduce(
+                  (sum, { metricState }) =>
+                    sum + ("count" in metricState ? Number(metricState.count) : 0),
+                  0,
+                )
+            const before = expired()
+            yield* strict.answer({
+              id: fromTimestamp(Date.now() - 60_000),
+              application_id: "1",
+              type: 2,
+              token: "replayed-token",
+              guild_id: guildId,
+              channel_id: channelId,
+              member: { user: { id: heidi, username: "heidi" }, permissions: "0" },
+              data: { name: "probe-stat" },
+            })
+            expect(expired()).toBe(before + 1)
+            // Not answered, so no cooldown: the member's next use is answered.
+            expect((yield* run("probe-stat", heidi)).message.content).toBe("stats")
           }),
       )
 
