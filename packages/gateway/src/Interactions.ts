@@ -9,9 +9,11 @@
  * 2. defer (callback type 5) within Discord's 3 seconds, run the handler under a time limit,
  *    then edit the original response (`PATCH /webhooks/{app}/{token}/messages/@original`).
  *
- * An interaction older than `MAX_AGE` (by its id's time) is skipped: Discord no longer takes an
- * answer, and the stat cooldown is not taken for nothing. Such a one is a command replayed after a
- * restart (the session resumes from the last *processed* dispatch; commands are answered ahead).
+ * A command replayed after a restart (the session resumes from the last *processed* dispatch, and
+ * commands are answered ahead of processing) can no longer be answered: one far older than
+ * Discord's 3 seconds (by its id's time) is skipped; for a younger one Discord refuses the
+ * deferral (10062, or 40060 when the last process answered it), and the stat cooldown it took is
+ * given back. Both count as `expired`.
  *
  * Every failure reaches the user as one sentence, never a stack trace; unexpected ones are logged
  * with their cause. Allowed mentions are always none: names are shown as mentions, nobody pinged.
@@ -175,10 +177,17 @@ const commandsTotal = Metric.counter("tally_gateway_commands_total", {
 type Outcome = "answered" | "refused" | "failed" | "timed_out" | "unanswered" | "expired"
 
 /**
- * Discord takes a first answer within 3 seconds of an interaction; the rest is room for the
- * clocks' difference.
+ * Discord takes a first answer within 3 seconds of an interaction. Older than this, one is not
+ * tried at all; the margin is for a host clock ahead of Discord's (younger ones are tried, and
+ * Discord's refusal tells).
  */
-const MAX_AGE_MILLIS = 10_000
+const MAX_AGE_MILLIS = 60_000
+
+/** Discord's answer to a deferral too late (10062) or one another process made (40060). */
+const isExpiredInteraction = (error: ReplyFailed): boolean => {
+  const code = (error.cause as { readonly code?: unknown } | undefined)?.code
+  return code === 10062 || code === 40060
+}
 
 const countCommand = (command: string, outcome: Outcome) =>
   Metric.increment(
@@ -345,7 +354,8 @@ export const make = (options: Options = {}) =>
         )
         if (Either.isLeft(options)) return yield* refuse(interaction, name, options.left)
 
-        if (definition.statCooldown) {
+        const tookCooldown = definition.statCooldown === true
+        if (tookCooldown) {
           const again = yield* cooldown.take(guildId, member.user.id)
           if (Option.isSome(again)) {
             return yield* refuse(
@@ -358,7 +368,12 @@ export const make = (options: Options = {}) =>
           }
         }
 
-        yield* defer(interaction, definition.ephemeral === true)
+        const deferred = yield* Effect.either(defer(interaction, definition.ephemeral === true))
+        if (Either.isLeft(deferred)) {
+          // Not answered: the member's cooldown is theirs again.
+          if (tookCooldown) yield* cooldown.giveBack(guildId, member.user.id)
+          return yield* Effect.fail(deferred.left)
+        }
         const { reply, outcome } = yield* runDeferred(command, {
           interactionId: interaction.id,
           applicationId: interaction.application_id,
@@ -412,10 +427,15 @@ export const make = (options: Options = {}) =>
       )
       return respond.pipe(
         Effect.catchTag("ReplyFailed", (error) =>
-          Effect.logWarning("interaction left unanswered").pipe(
-            Effect.annotateLogs({ reason: error.reason }),
-            Effect.zipRight(countCommand(name, "unanswered")),
-          ),
+          isExpiredInteraction(error)
+            ? Effect.logInfo("interaction expired before it was answered; skipped").pipe(
+                Effect.annotateLogs({ reason: error.reason }),
+                Effect.zipRight(countCommand(name, "expired")),
+              )
+            : Effect.logWarning("interaction left unanswered").pipe(
+                Effect.annotateLogs({ reason: error.reason }),
+                Effect.zipRight(countCommand(name, "unanswered")),
+              ),
         ),
         Effect.catchAllCause((cause) =>
           Cause.isInterruptedOnly(cause)

@@ -428,10 +428,10 @@ layer(stackLayer, { timeout: 120_000, excludeTestServices: true })(
       )
 
       it.effect(
-        "a command too old to answer (replayed after a restart) is skipped and takes no cooldown",
+        "a command replayed after a restart is not answered and takes no cooldown: skipped when long past, refused by Discord when not",
         () =>
           Effect.gen(function* () {
-            const { strict } = yield* Stack
+            const { sim, strict } = yield* Stack
             const expired = () =>
               Metric.unsafeSnapshot()
                 .filter(
@@ -444,19 +444,33 @@ layer(stackLayer, { timeout: 120_000, excludeTestServices: true })(
                     sum + ("count" in metricState ? Number(metricState.count) : 0),
                   0,
                 )
+            const callbacksOf = (token: string) =>
+              Effect.map(
+                sim.restCalls,
+                (calls) => calls.filter((call) => call.path.includes(`/${token}/callback`)).length,
+              )
+            const replayed = (ageMillis: number, token: string) =>
+              strict.answer({
+                id: fromTimestamp(Date.now() - ageMillis),
+                application_id: "1",
+                type: 2,
+                token,
+                guild_id: guildId,
+                channel_id: channelId,
+                member: { user: { id: heidi, username: "heidi" }, permissions: "0" },
+                data: { name: "probe-stat" },
+              })
             const before = expired()
-            yield* strict.answer({
-              id: fromTimestamp(Date.now() - 60_000),
-              application_id: "1",
-              type: 2,
-              token: "replayed-token",
-              guild_id: guildId,
-              channel_id: channelId,
-              member: { user: { id: heidi, username: "heidi" }, permissions: "0" },
-              data: { name: "probe-stat" },
-            })
-            expect(expired()).toBe(before + 1)
-            // Not answered, so no cooldown: the member's next use is answered.
+
+            // Minutes old: not even tried.
+            yield* replayed(5 * 60_000, "replayed-long-ago")
+            expect(yield* callbacksOf("replayed-long-ago")).toBe(0)
+            // Seconds old: tried, and Discord (the simulator) says it knows no such interaction.
+            yield* replayed(20_000, "replayed-just-now")
+            expect(yield* callbacksOf("replayed-just-now")).toBe(1)
+
+            expect(expired()).toBe(before + 2)
+            // Neither was answered, so neither kept the cooldown: the member's next use is.
             expect((yield* run("probe-stat", heidi)).message.content).toBe("stats")
           }),
       )

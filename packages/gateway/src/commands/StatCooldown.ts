@@ -16,6 +16,8 @@ export interface StatCooldown {
    * otherwise leaves it alone and succeeds with the epoch millis when they may again.
    */
   readonly take: (guildId: string, userId: string) => Effect.Effect<Option.Option<number>>
+  /** Ends a cooldown just taken whose command could not be answered after all. */
+  readonly giveBack: (guildId: string, userId: string) => Effect.Effect<void>
 }
 
 /** Entries past their end are dropped when the map grows beyond this. */
@@ -39,6 +41,10 @@ export const make = (cooldown: Duration.DurationInput = defaultCooldown): StatCo
         if (endsAt.size >= PRUNE_AT) prune(now)
         endsAt.set(key, now + millis)
         return Option.none()
+      }),
+    giveBack: (guildId, userId) =>
+      Effect.sync(() => {
+        endsAt.delete(`${guildId}/${userId}`)
       }),
   }
 }
