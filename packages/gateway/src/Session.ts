@@ -60,6 +60,19 @@ const SavedSessionSchema = Schema.Struct({
 
 export const fileName = (discordShardId: number) => `session-${discordShardId}.json`
 
+/** `@discordjs/rest`'s default API base: Discord's own. */
+const DISCORD_API = "https://discord.com/api"
+
+/**
+ * Which Discord a `DISCORD_API_URL` names, in one spelling: null for Discord's own (unset or
+ * written out), else the URL's normal form without a trailing slash (host case, default port).
+ */
+export const discordOf = (apiUrl: string | null): string | null => {
+  if (apiUrl === null || !URL.canParse(apiUrl)) return apiUrl
+  const normal = new URL(apiUrl).href.replace(/\/+$/, "")
+  return normal === DISCORD_API ? null : normal
+}
+
 export class Session extends Context.Tag("@tally/gateway/Session")<
   Session,
   {
@@ -117,7 +130,7 @@ export const make = (directory: string) =>
      */
     const load = (discordShardIds: ReadonlyArray<number>, discordApiUrl: string | null = null) =>
       Effect.gen(function* () {
-        currentApiUrl = discordApiUrl
+        currentApiUrl = discordOf(discordApiUrl)
         const restored = new Map<number, SavedSession>()
         for (const discordShardId of discordShardIds) {
           const path = Path.join(directory, fileName(discordShardId))
@@ -130,7 +143,9 @@ export const make = (directory: string) =>
           if (!exists) continue
           yield* readSaved(path).pipe(
             Effect.filterOrFail(
-              (file) => file.discordApiUrl === undefined || file.discordApiUrl === discordApiUrl,
+              (file) =>
+                file.discordApiUrl === undefined ||
+                discordOf(file.discordApiUrl) === discordOf(discordApiUrl),
               (file) =>
                 new SessionFileError({
                   reason: `saved for ${file.discordApiUrl ?? "Discord"}, not ${discordApiUrl ?? "Discord"} (DISCORD_API_URL changed): starting a new session`,

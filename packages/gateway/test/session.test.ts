@@ -100,6 +100,27 @@ describe("Session files", () => {
     }),
   )
 
+  it.scopedLive("the same Discord written differently resumes; a file without one is taken", () =>
+    Effect.gen(function* () {
+      const directory = yield* temporaryDirectory
+      const roundTrip = (savedWith: string | null, loadedWith: string | null) =>
+        Effect.gen(function* () {
+          const before = yield* Session.make(directory)
+          yield* before.load([1], savedWith)
+          yield* before.save(saved)
+          return (yield* (yield* Session.make(directory)).load([1], loadedWith)).size
+        })
+      expect(yield* roundTrip(null, "https://discord.com/api")).toBe(1)
+      expect(yield* roundTrip("https://DISCORD.com:443/api/", null)).toBe(1)
+      expect(yield* roundTrip("http://127.0.0.1:3907/api/", "http://127.0.0.1:3907/api")).toBe(1)
+      expect(yield* roundTrip("http://127.0.0.1:3907/api", "http://127.0.0.1:3908/api")).toBe(0)
+
+      Fs.writeFileSync(Path.join(directory, "session-1.json"), JSON.stringify(saved))
+      const older = yield* (yield* Session.make(directory)).load([1], "http://127.0.0.1:1/api")
+      expect(older.get(1)).toEqual(saved)
+    }),
+  )
+
   it.scopedLive("an unreadable session file is ignored (fresh IDENTIFY) and removed", () =>
     Effect.gen(function* () {
       const directory = yield* temporaryDirectory
