@@ -100,7 +100,22 @@ export const start = Effect.gen(function* () {
       const saved: Array<SavedSession> = []
       for (const discordShardId of discord.discordShardIds) {
         const info = discord.sessionInfo(discordShardId)
-        if (info === null) continue
+        if (info === null) {
+          // Discord ended the session (before or during the stop): nothing to resume, so what
+          // would have waited for the next start is lost. Guilds come again with the next READY.
+          const waitingMessages = pending.filter(
+            (message) => message.discordShardId === discordShardId,
+          ).length
+          const levelUpJobs = jobs.filter(
+            (job) => discordShardOf(job.guildId, discord.discordShardCount) === discordShardId,
+          ).length
+          if (waitingMessages + levelUpJobs > 0) {
+            yield* Effect.logWarning(
+              "no Discord session to save: what waited for the next start is dropped",
+            ).pipe(Effect.annotateLogs({ discordShardId, waitingMessages, levelUpJobs }))
+          }
+          continue
+        }
         const restored = discord.restored.get(discordShardId)
         const sequence =
           (yield* dispatch.processedSequence(discordShardId)) ??
