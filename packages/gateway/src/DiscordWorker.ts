@@ -119,20 +119,6 @@ manager.on(WebSocketShardEvents.Dispatch, (payload, discordShardId) => {
   })
   schedule()
 })
-// What happened to a shard follows the dispatches that came before it.
-manager.on(WebSocketShardEvents.Ready, (data, discordShardId) => {
-  flush()
-  // A READY without its guild list must not throw here: a throw in a listener ends the thread.
-  post({
-    type: "ready",
-    discordShardId,
-    guilds: Array.isArray(data.guilds) ? data.guilds.length : 0,
-  })
-})
-manager.on(WebSocketShardEvents.Resumed, (discordShardId) => {
-  flush()
-  post({ type: "resumed", discordShardId })
-})
 /**
  * Shards the library is closing because Discord asked it to (op 7 RECONNECT, or op 9 INVALID
  * SESSION): routine, unlike a lost connection. The library says why only in its debug text.
@@ -142,6 +128,23 @@ const ASKED_BY_DISCORD =
   /^Destroying shard\n\tReason: (Told to reconnect by Discord|Invalid session)\n/
 manager.on(WebSocketShardEvents.Debug, (message, discordShardId) => {
   if (ASKED_BY_DISCORD.test(message)) askedToReconnect.add(discordShardId)
+})
+// What happened to a shard follows the dispatches that came before it.
+manager.on(WebSocketShardEvents.Ready, (data, discordShardId) => {
+  // A destroy that found no open socket closes nothing: its flag must not outlive the reconnect.
+  askedToReconnect.delete(discordShardId)
+  flush()
+  // A READY without its guild list must not throw here: a throw in a listener ends the thread.
+  post({
+    type: "ready",
+    discordShardId,
+    guilds: Array.isArray(data.guilds) ? data.guilds.length : 0,
+  })
+})
+manager.on(WebSocketShardEvents.Resumed, (discordShardId) => {
+  askedToReconnect.delete(discordShardId)
+  flush()
+  post({ type: "resumed", discordShardId })
 })
 manager.on(WebSocketShardEvents.Closed, (code, discordShardId) => {
   flush()
