@@ -10,9 +10,9 @@
  * later delta is added to the total exactly once, in the same step that buffers it.
  *
  * A member may be evicted (`evictIdle`) once idle and once every delta of theirs is written:
- * nothing in the buffer, and their last swap and every one before it settled (`settle`). A later load then reads a total
- * that holds every delta, so the rule above holds again (ActivityRank rebuilt evicted members'
- * totals without their unflushed XP: repeated level-ups, §9.10).
+ * nothing in the buffer, and their last swap and every one before it settled (`settle`). A later
+ * load then reads a total that holds every delta, so the rule above holds again (ActivityRank
+ * rebuilt evicted members' totals without their unflushed XP: repeated level-ups, §9.10).
  */
 import * as ActivityDelta from "@tally/domain/ActivityDelta"
 import type { Counted } from "@tally/domain/Award"
@@ -138,7 +138,7 @@ export interface ShardStep {
 export interface Swapped {
   readonly deltas: ReadonlyArray<ActivityDelta.ActivityDelta>
   readonly oldestAt: number
-  /** The swap's number, for `settle` once its batch is written (or given up on). */
+  /** The swap's number, for `settle` once its batch is written. */
   readonly swap: number
 }
 

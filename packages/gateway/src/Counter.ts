@@ -698,6 +698,7 @@ export const make = (options: Options = {}) =>
     })
     yield* Effect.forkScoped(
       forgetIdleWriters.pipe(
+        Effect.catchAllCause((cause) => Effect.logError("forgetting idle writers failed", cause)),
         Effect.repeat(Schedule.spaced(options.sweepInterval ?? Duration.minutes(1))),
       ),
     )
